@@ -1,0 +1,73 @@
+"""A head set ready for decoding: the heads, their calibration (per-head, per-rank hit rates and the
+greedy tree growth order) and the tree presets they support."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backbone import Backbone
+from .heads import HeadsError, MedusaHeads, load_heads, untrained_heads
+from .tree import TreeError, TreeSpec, chain, growth_order
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_HEADS = ASSETS / "heads" / "smollm2-135m-medusa1"
+CALIBRATION_FILE = "calibration.json"
+MAX_TREE = 64
+# Used only for heads without a calibration: hit rates that fall with depth and rank.
+UNCALIBRATED_HIT_RATES = [[0.5 * 0.6**k * 0.55**r for r in range(10)] for k in range(5)]
+
+
+@dataclass(frozen=True)
+class HeadSet:
+    heads: MedusaHeads
+    name: str
+    hit_rates: list[list[float]]  # (heads, ranks): chance that head k's rank-r token is right
+    calibrated: bool
+
+    def tree(self, choice: str | int | None = None, top_k: int = 10) -> TreeSpec:
+        """A tree for these heads: "chain", a size N (root included; the calibrated tree of N nodes),
+        or a JSON file with a list of paths. None: the default size."""
+        if choice in (None, ""):
+            choice = 16
+        if isinstance(choice, str) and choice == "chain":
+            return chain(self.heads.num_heads)
+        if isinstance(choice, str) and choice.endswith(".json"):
+            try:
+                spec = TreeSpec.from_paths(json.loads(Path(choice).read_text()))
+            except (OSError, json.JSONDecodeError, TypeError) as err:
+                raise TreeError(f"cannot read a tree from {choice}: {err}") from err
+        else:
+            try:
+                size = int(choice)
+            except (TypeError, ValueError) as err:
+                raise TreeError(f"tree must be 'chain', a size 1..{MAX_TREE} or a .json file, got {choice!r}") from err
+            if not 1 <= size <= MAX_TREE:
+                raise TreeError(f"tree size must lie in 1..{MAX_TREE}, got {size}")
+            rates = [row[:top_k] for row in self.hit_rates[: self.heads.num_heads]]
+            spec = TreeSpec.from_paths(growth_order(rates, size - 1))
+        spec.check_fits(self.heads.num_heads, top_k)
+        return spec
+
+
+def load_head_set(source: str | Path | None, backbone: Backbone, num_heads: int = 4) -> HeadSet:
+    """Heads from `source` (a directory or hub id), the shipped default heads for the default model
+    (source None), or untrained heads (source "untrained")."""
+    if source in (None, "", "default"):
+        if backbone.name.endswith("SmolLM2-135M-Instruct") and DEFAULT_HEADS.is_dir():
+            source = DEFAULT_HEADS
+        else:
+            source = "untrained"
+    if str(source) == "untrained":
+        heads = untrained_heads(num_heads, backbone.hidden_size, backbone.vocab_size, backbone.name)
+        return HeadSet(heads.to(backbone.device, backbone.dtype), "untrained", UNCALIBRATED_HIT_RATES, False)
+    heads = load_heads(source, backbone.hidden_size, backbone.vocab_size)
+    rates, calibrated = UNCALIBRATED_HIT_RATES, False
+    calib = Path(source) / CALIBRATION_FILE
+    if calib.is_file():
+        try:
+            rates, calibrated = json.loads(calib.read_text())["hit_rates"], True
+        except (json.JSONDecodeError, KeyError) as err:
+            raise HeadsError(f"{calib} is not a valid calibration file: {err}") from err
+    name = Path(source).name if Path(source).is_dir() else str(source)
+    return HeadSet(heads.to(backbone.device, backbone.dtype), name, rates, calibrated)

@@ -1,0 +1,24 @@
+"""KV-cache surgery. The only code that touches transformers' cache internals (tested per cache type)."""
+from __future__ import annotations
+
+import torch
+
+
+def cache_length(cache) -> int:
+    return int(cache.get_seq_length())
+
+
+def keep_slots(cache, start: int, slots: torch.Tensor) -> None:
+    """Keep the K/V at absolute positions `slots` (ascending, all >= start) as positions
+    start..start+n-1 and drop every later position: gather the accepted tree slots, then truncate.
+    Works on DynamicCache (truncates the tensors) and StaticCache (rewinds its write counter)."""
+    n = slots.numel()
+    for layer in cache.layers:
+        for name in ("keys", "values"):
+            t = getattr(layer, name)  # (B, H, S, Dh)
+            t[:, :, start : start + n] = t.index_select(2, slots)  # index_select copies before the write
+        if hasattr(layer, "cumulative_length"):  # StaticLayer writes at an internal counter
+            layer.cumulative_length.fill_(start + n)
+        else:  # DynamicLayer: the tensor length is the cache length
+            layer.keys = layer.keys[:, :, : start + n]
+            layer.values = layer.values[:, :, : start + n]

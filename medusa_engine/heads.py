@@ -1,0 +1,281 @@
+"""Medusa heads: K residual blocks on the backbone's last hidden state, each followed by an lm_head.
+
+Head k (1-based) reads h_t and predicts token t+k+1. The block is `h + SiLU(W h + b)` with W and b
+zero-initialised, so an untrained head predicts exactly what the base model predicts. The lm_head is
+the backbone's (shared, default), a per-head copy (reference Medusa-1 checkpoints), or the shared one
+plus a per-head low-rank correction.
+
+Checkpoint formats read (validated: head count, hidden size and vocab must fit the backbone):
+  (a) reference Medusa-1: config.json + medusa_lm_head.pt (`{i}.0.linear.weight|bias`, `{i}.1.weight`)
+  (b) head-only safetensors without lm_heads: medusa_lm_head.safetensors (reference "version 2")
+  (c) full Medusa-2 model checkpoints holding `medusa_head.{i}...` keys
+Saved as config.json + medusa_lm_head.safetensors in the layout of (b), readable by (b)'s loaders.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HEADS_FILE = "medusa_lm_head.safetensors"
+LEGACY_FILE = "medusa_lm_head.pt"
+LM_HEAD_MODES = ("shared", "per_head", "lowrank")
+
+
+class HeadsError(ValueError):
+    """Heads that cannot be loaded or do not fit the backbone; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    num_heads: int
+    hidden_size: int
+    vocab_size: int
+    num_layers: int = 1
+    lm_head: str = "shared"  # one of LM_HEAD_MODES
+    rank: int = 0  # low-rank correction rank (lm_head == "lowrank")
+    base_model: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("num_heads", "hidden_size", "vocab_size", "num_layers"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise HeadsError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.lm_head not in LM_HEAD_MODES:
+            raise HeadsError(f"lm_head must be one of {LM_HEAD_MODES}, got {self.lm_head!r}")
+        if (self.lm_head == "lowrank") != (self.rank > 0):
+            raise HeadsError("a positive rank goes with lm_head='lowrank', and only with it")
+
+
+class ResBlock(nn.Module):
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, hidden_size)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.act(self.linear(x))
+
+
+class MedusaHeads(nn.Module):
+    def __init__(self, config: HeadsConfig):
+        super().__init__()
+        self.config = config
+        d, v, k = config.hidden_size, config.vocab_size, config.num_heads
+        self.blocks = nn.ModuleList(
+            [nn.Sequential(*[ResBlock(d) for _ in range(config.num_layers)]) for _ in range(k)]
+        )
+        self.lm_heads = (
+            nn.ModuleList([nn.Linear(d, v, bias=False) for _ in range(k)]) if config.lm_head == "per_head" else None
+        )
+        if config.lm_head == "lowrank":
+            self.down = nn.Parameter(torch.randn(k, d, config.rank) * d**-0.5)  # (K, d, r)
+            self.up = nn.Parameter(torch.zeros(k, config.rank, v))  # (K, r, V): zero, so init == base
+        else:
+            self.down = self.up = None
+
+    @property
+    def num_heads(self) -> int:
+        return self.config.num_heads
+
+    def hidden(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., d) -> (K, ..., d): each head's residual-block output."""
+        return torch.stack([block(h) for block in self.blocks])
+
+    def logits(self, z: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+        """(K, ..., d) head hiddens -> (K, ..., V) logits, the shared projection as one matmul."""
+        if self.lm_heads is not None:
+            return torch.stack([head(z[i]) for i, head in enumerate(self.lm_heads)])
+        out = lm_head(z)
+        if self.up is not None:
+            flat = z.reshape(z.shape[0], -1, z.shape[-1])  # (K, N, d)
+            corr = torch.bmm(torch.bmm(flat, self.down), self.up)  # (K, N, V)
+            out = out + corr.reshape(out.shape)
+        return out
+
+    def forward(self, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+        """(..., d) -> (K, ..., V)."""
+        return self.logits(self.hidden(h), lm_head)
+
+    # ---- checkpoint layout ---------------------------------------------------------------------
+    def reference_state_dict(self) -> dict[str, torch.Tensor]:
+        """State dict in the reference key layout: `{i}.{l}.linear.weight|bias`, `{i}.{L}.weight`."""
+        out = {}
+        n = self.config.num_layers
+        for i, block in enumerate(self.blocks):
+            for l, res in enumerate(block):
+                out[f"{i}.{l}.linear.weight"] = res.linear.weight
+                out[f"{i}.{l}.linear.bias"] = res.linear.bias
+            if self.lm_heads is not None:
+                out[f"{i}.{n}.weight"] = self.lm_heads[i].weight
+            if self.up is not None:
+                out[f"{i}.lowrank.down"] = self.down[i]
+                out[f"{i}.lowrank.up"] = self.up[i]
+        return {k: v.detach().contiguous() for k, v in out.items()}
+
+    def load_reference_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        """Strict inverse of `reference_state_dict` with shape checks (errors name the key)."""
+        expected = self.reference_state_dict()
+        missing = sorted(set(expected) - set(sd))
+        unexpected = sorted(set(sd) - set(expected))
+        if missing or unexpected:
+            raise HeadsError(f"checkpoint keys do not match {self.config.num_heads} heads "
+                             f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+        for key, ref in expected.items():
+            if tuple(sd[key].shape) != tuple(ref.shape):
+                raise HeadsError(f"{key}: shape {tuple(sd[key].shape)} != expected {tuple(ref.shape)}")
+        with torch.no_grad():
+            n = self.config.num_layers
+            for i, block in enumerate(self.blocks):
+                for l, res in enumerate(block):
+                    res.linear.weight.copy_(sd[f"{i}.{l}.linear.weight"])
+                    res.linear.bias.copy_(sd[f"{i}.{l}.linear.bias"])
+                if self.lm_heads is not None:
+                    self.lm_heads[i].weight.copy_(sd[f"{i}.{n}.weight"])
+                if self.up is not None:
+                    self.down[i].copy_(sd[f"{i}.lowrank.down"])
+                    self.up[i].copy_(sd[f"{i}.lowrank.up"])
+
+
+def untrained_heads(num_heads: int, hidden_size: int, vocab_size: int, base_model: str = "") -> MedusaHeads:
+    """Zero-initialised residual heads on the shared lm_head: each predicts what the base predicts."""
+    return MedusaHeads(HeadsConfig(num_heads=num_heads, hidden_size=hidden_size, vocab_size=vocab_size,
+                                   base_model=base_model))
+
+
+def save_heads(heads: MedusaHeads, directory: str | Path, extra_config: dict | None = None) -> Path:
+    """Write config.json + medusa_lm_head.safetensors (reference 'version 2' layout)."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = asdict(heads.config)
+    cfg.update(medusa_num_heads=heads.config.num_heads, medusa_num_layers=heads.config.num_layers,
+               base_model_name_or_path=heads.config.base_model, version="2", **(extra_config or {}))
+    tmp = out / (HEADS_FILE + ".tmp")
+    save_file({k: v.float().cpu() for k, v in heads.reference_state_dict().items()}, str(tmp))
+    tmp.replace(out / HEADS_FILE)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return out
+
+
+def load_heads(source: str | Path, hidden_size: int, vocab_size: int, num_heads: int | None = None) -> MedusaHeads:
+    """Load heads from a local directory (formats a, b, c) or a hub id, validated against the
+    backbone's `hidden_size` and `vocab_size`. `num_heads`, if given, must match the checkpoint."""
+    directory = _resolve_dir(source)
+    sd, config = _read_state_dict(directory)
+    cfg = _infer_config(sd, config, directory, vocab_size)
+    if cfg.hidden_size != hidden_size:
+        raise HeadsError(f"heads in {source} have hidden size {cfg.hidden_size}, the backbone has {hidden_size}: "
+                         f"they were trained for another model")
+    if cfg.vocab_size != vocab_size:
+        raise HeadsError(f"heads in {source} have a vocabulary of {cfg.vocab_size}, the backbone has "
+                         f"{vocab_size}: they were trained for another model")
+    if num_heads is not None and num_heads != cfg.num_heads:
+        raise HeadsError(f"{source} holds {cfg.num_heads} heads, {num_heads} were asked for")
+    heads = MedusaHeads(cfg)
+    heads.load_reference_state_dict({k: v.float() for k, v in sd.items()})
+    return heads.eval()
+
+
+def _resolve_dir(source: str | Path) -> Path:
+    path = Path(source)
+    if path.is_dir():
+        return path
+    if str(source).startswith(("/", ".", "~")) or path.suffix:
+        raise HeadsError(f"heads directory not found: {source}")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(source), allow_patterns=["*.json", "*.safetensors", "*.pt"]))
+    except Exception as err:  # offline, unknown id, gated repo: all mean "not available"
+        raise HeadsError(f"cannot fetch heads '{source}' from the Hugging Face Hub "
+                         f"({err.__class__.__name__}); pass a local directory") from err
+
+
+def _read_state_dict(directory: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Head tensors in the reference layout `{i}....`, plus the config.json (or {})."""
+    config = json.loads((directory / "config.json").read_text()) if (directory / "config.json").is_file() else {}
+    try:
+        if (directory / HEADS_FILE).is_file():
+            from safetensors.torch import load_file
+
+            return load_file(str(directory / HEADS_FILE)), config
+        if (directory / LEGACY_FILE).is_file():
+            return _torch_load(directory / LEGACY_FILE), config
+        full = _read_full_checkpoint(directory)
+        if full:
+            return full, config
+    except HeadsError:
+        raise
+    except Exception as err:
+        raise HeadsError(f"cannot read the heads checkpoint in {directory}: it is corrupt or truncated "
+                         f"({err.__class__.__name__}: {str(err)[:200]})") from err
+    raise HeadsError(f"no Medusa heads in {directory}: expected {HEADS_FILE}, {LEGACY_FILE}, or a model "
+                     f"checkpoint with medusa_head.* weights")
+
+
+def _torch_load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise HeadsError(f"refused to load {path}: it is not a plain tensor checkpoint (a pickle that "
+                         f"would run code). Only weights-only files and safetensors are accepted.") from err
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise HeadsError(f"{path} does not hold a state dict of tensors")
+    return sd
+
+
+def _read_full_checkpoint(directory: Path) -> dict[str, torch.Tensor]:
+    """`medusa_head.*` tensors from a full model checkpoint (safetensors shards or .bin), renamed."""
+    prefix = "medusa_head."
+    out: dict[str, torch.Tensor] = {}
+    shards = sorted(directory.glob("*.safetensors"))
+    if shards:
+        from safetensors import safe_open
+
+        for shard in shards:
+            with safe_open(str(shard), framework="pt") as f:
+                for key in f.keys():
+                    if key.startswith(prefix):
+                        out[key[len(prefix):]] = f.get_tensor(key)
+    else:
+        for shard in sorted(directory.glob("*.bin")):
+            out.update({k[len(prefix):]: v for k, v in _torch_load(shard).items() if k.startswith(prefix)})
+    return out
+
+
+def _infer_config(sd: dict[str, torch.Tensor], config: dict, directory: Path, backbone_vocab: int) -> HeadsConfig:
+    """Head count, layers and lm_head mode from the tensors themselves (published configs understate
+    the head count). Heads on the shared lm_head carry no vocabulary of their own: theirs is the
+    backbone's unless config.json states one."""
+    heads = {int(m.group(1)) for k in sd if (m := re.match(r"(\d+)\.", k))}
+    if not heads:
+        raise HeadsError(f"no head tensors found in {directory}")
+    k = max(heads) + 1
+    if heads != set(range(k)):
+        raise HeadsError(f"{directory}: head indices {sorted(heads)} are not 0..{k - 1}")
+    stated = config.get("medusa_num_heads", config.get("num_heads"))
+    if isinstance(stated, int) and stated > k:
+        raise HeadsError(f"{directory}: config promises {stated} heads but the weights hold {k}")
+    layers = 1 + max(int(m.group(1)) for key in sd if (m := re.match(r"0\.(\d+)\.linear\.weight$", key)))
+    w = sd.get("0.0.linear.weight")
+    if w is None or w.dim() != 2:
+        raise HeadsError(f"{directory}: head 0 has no residual block weight")
+    d = w.shape[1]
+    lm = sd.get(f"0.{layers}.weight")
+    if lm is not None:
+        mode, vocab, rank = "per_head", lm.shape[0], 0
+    elif "0.lowrank.up" in sd:
+        mode, vocab, rank = "lowrank", sd["0.lowrank.up"].shape[1], sd["0.lowrank.up"].shape[0]
+    else:
+        vocab = config.get("vocab_size", backbone_vocab)
+        mode, rank = "shared", 0
+    return HeadsConfig(num_heads=k, hidden_size=d, vocab_size=vocab, num_layers=layers, lm_head=mode, rank=rank,
+                       base_model=str(config.get("base_model", config.get("base_model_name_or_path", ""))))

@@ -1,0 +1,151 @@
+import pytest
+import torch
+
+from conftest import random_heads, tiny_backbone
+from medusa_engine.backbone import encode_chat, forward_hidden, new_cache
+from medusa_engine.cache import keep_slots
+from medusa_engine.decode import DecodeConfig, DecodeError, medusa_steps, summarize, vanilla_steps
+from medusa_engine.heads import untrained_heads
+from medusa_engine.trace import Step
+from medusa_engine.tree import TreeSpec, chain, grow
+
+HIT = [[0.5 * 0.6**k * 0.55**r for r in range(10)] for k in range(4)]
+TREES = {"root-only": TreeSpec.from_paths([]), "chain": chain(4), "grown-8": grow(HIT, 8),
+         "grown-32": grow(HIT, 32), "wide": TreeSpec.from_paths([[r] for r in range(10)])}
+
+
+def _ids(steps):
+    return [t for s in steps if s.kind == "decode" for t in s.tokens]
+
+
+def test_tree_logits_equal_each_path_run_alone(tiny):
+    model, lm_head = tiny.model, tiny.model.get_output_embeddings()
+    prefix = list(range(3, 20))
+    spec = grow(HIT, 12)
+    buf = spec.buffers(top_k=10)
+    tokens = torch.randint(3, 128, (spec.size,))
+    with torch.inference_mode():
+        cache = new_cache(model)
+        forward_hidden(model, torch.tensor([prefix]), torch.arange(len(prefix))[None], cache)
+        p = len(prefix)
+        bias = torch.zeros(spec.size, p + spec.size).masked_fill(
+            torch.cat([torch.zeros(spec.size, p, dtype=torch.bool), ~buf.mask], 1), torch.finfo(torch.float32).min)
+        tree_logits = lm_head(forward_hidden(model, tokens[None], (p + buf.depths)[None], cache, bias[None, None]))[0]
+        for node in range(spec.size):
+            path, j = [], node
+            while j >= 0:
+                path.append(j)
+                j = spec.parents[j]
+            seq = prefix + tokens[path[::-1]].tolist()
+            alone = model(torch.tensor([seq])).logits[0, -1]
+            torch.testing.assert_close(tree_logits[node], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_keep_slots_gathers_then_truncates(tiny):
+    model = tiny.model
+    seq = list(range(5, 25))
+    with torch.inference_mode():
+        cache = new_cache(model)
+        forward_hidden(model, torch.tensor([seq]), torch.arange(len(seq))[None], cache)
+        before = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+        keep_slots(cache, 10, torch.tensor([12, 15, 19]))
+        assert cache.get_seq_length() == 13
+        order = list(range(10)) + [12, 15, 19]
+        for layer, (k, v) in zip(cache.layers, before):
+            torch.testing.assert_close(layer.keys, k[:, :, order])
+            torch.testing.assert_close(layer.values, v[:, :, order])
+
+
+@pytest.mark.parametrize("tree", list(TREES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_greedy_medusa_equals_vanilla_tiny(tree, seed):
+    backbone = tiny_backbone(seed=seed)
+    cfg = DecodeConfig(max_new_tokens=40)
+    prompt = list(range(3, 13))
+    vanilla = _ids(vanilla_steps(backbone, prompt, cfg))
+    for heads in (random_heads(backbone, seed=seed), untrained_heads(4, 64, 128),
+                  random_heads(backbone, lm_head="per_head", seed=seed)):
+        medusa = _ids(medusa_steps(backbone, heads, TREES[tree], prompt, cfg))
+        assert medusa == vanilla
+
+
+def test_acceptance_happens_and_compaction_is_exercised():
+    """Untrained heads guess the base's next token at every depth; a tiny random model repeats
+    itself, so some steps must accept more than the root token (else the test proves little)."""
+    backbone = tiny_backbone(seed=0)
+    steps = list(medusa_steps(backbone, untrained_heads(4, 64, 128), TREES["grown-32"], list(range(3, 13)),
+                              DecodeConfig(max_new_tokens=60)))
+    assert max(s.accepted for s in steps if s.kind == "decode") >= 1
+
+
+def test_max_new_tokens_is_exact_and_eos_ends_output(tiny):
+    heads = untrained_heads(4, 64, 128)
+    for n in (1, 2, 7, 33):
+        steps = list(medusa_steps(tiny, heads, TREES["grown-32"], list(range(3, 13)), DecodeConfig(max_new_tokens=n)))
+        assert len(_ids(steps)) == n and steps[-1].stop_reason in ("max_new_tokens", "eos")
+        assert len(_ids(vanilla_steps(tiny, list(range(3, 13)), DecodeConfig(max_new_tokens=n)))) == n
+    # make the 6th greedy token the EOS: both lanes must stop right after its first occurrence
+    free_run = _ids(vanilla_steps(tiny, list(range(3, 13)), DecodeConfig(max_new_tokens=30)))
+    eos = free_run[5]
+    tiny.model.generation_config.eos_token_id = eos
+    cfg = DecodeConfig(max_new_tokens=30)
+    vanilla = _ids(vanilla_steps(tiny, list(range(3, 13)), cfg))
+    medusa_all = list(medusa_steps(tiny, heads, TREES["grown-32"], list(range(3, 13)), cfg))
+    assert vanilla == free_run[: free_run.index(eos) + 1]
+    assert _ids(medusa_all) == vanilla and medusa_all[-1].stop_reason == "eos"
+
+
+def test_step_records_are_complete_and_serialisable(tiny):
+    import json
+
+    heads = random_heads(tiny)
+    spec = TREES["grown-8"]
+    steps = list(medusa_steps(tiny, heads, spec, list(range(3, 13)), DecodeConfig(max_new_tokens=12)))
+    assert steps[0].kind == "prefill" and steps[0].tokens == []
+    for s in steps[1:]:
+        assert len(s.nodes) == spec.size and len(s.mask) == spec.size
+        assert len(s.head_topk_tokens) == 4 and len(s.head_topk_tokens[0]) == 10
+        assert s.nodes[0].token == s.root_token == s.tokens[0]
+        assert [s.nodes[i].token for i in s.chosen_nodes][: len(s.tokens)] == s.tokens
+        assert s.accept_lengths[s.chosen_row] == s.accepted
+        assert s.timing.verify_ms > 0
+        again = Step.from_dict(json.loads(json.dumps(s.to_dict())))
+        assert again == s
+    summary = summarize(steps, "p", list(range(3, 13)), DecodeConfig(max_new_tokens=12), {})
+    assert summary.tokens == 12 and summary.steps == len(steps) - 1
+    assert json.loads(json.dumps(summary.to_dict()))["tokens_per_step"] == summary.tokens_per_step
+
+
+def test_typical_mode_runs_and_is_deterministic(tiny):
+    heads = random_heads(tiny)
+    cfg = DecodeConfig(mode="typical", temperature=0.9, epsilon=0.2, max_new_tokens=20)
+    a = _ids(medusa_steps(tiny, heads, TREES["grown-8"], list(range(3, 13)), cfg))
+    b = _ids(medusa_steps(tiny, heads, TREES["grown-8"], list(range(3, 13)), cfg))
+    assert a == b and len(a) == 20
+    steps = list(medusa_steps(tiny, heads, TREES["grown-8"], list(range(3, 13)), cfg))
+    assert all(n.threshold is not None for s in steps[1:] for n in s.nodes[1:])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"max_new_tokens": 0}, "positive"), ({"max_new_tokens": -3}, "positive"), ({"max_new_tokens": 2.5}, "positive"),
+    ({"mode": "beam"}, "mode"), ({"mode": "typical", "temperature": 0}, "temperature must be > 0"),
+    ({"epsilon": 0}, "epsilon"), ({"epsilon": 1.5}, "epsilon"), ({"alpha": float("nan")}, "finite"),
+    ({"alpha": 2.0}, "alpha"), ({"temperature": float("inf")}, "finite"), ({"top_k": 0}, "top_k"),
+])
+def test_bad_settings(kwargs, match):
+    with pytest.raises(DecodeError, match=match):
+        DecodeConfig(**kwargs)
+
+
+def test_bad_inputs(tiny):
+    heads = untrained_heads(2, 64, 128)
+    with pytest.raises(DecodeError, match="exceeds the model's context"):
+        list(medusa_steps(tiny, heads, chain(2), list(range(3, 500)), DecodeConfig(max_new_tokens=20)))
+    with pytest.raises(DecodeError, match="context"):
+        list(vanilla_steps(tiny, list(range(3, 500)), DecodeConfig(max_new_tokens=20)))
+    with pytest.raises(ValueError, match="exceeds the 2 heads"):
+        list(medusa_steps(tiny, heads, chain(3), [3, 4], DecodeConfig()))
+    with pytest.raises(ValueError, match="empty"):
+        encode_chat(tiny, "   ")
+    with pytest.raises(DecodeError, match="empty"):
+        list(vanilla_steps(tiny, [], DecodeConfig()))
