@@ -40,6 +40,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tree_cost(args: argparse.Namespace) -> int:
+    import torch
+
+    from .backbone import load_backbone
+    from .bundle import load_head_set
+    from .tree_cost import measure
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backbone = load_backbone(args.model, device=args.device, dtype=args.dtype)
+    head_set = load_head_set(args.heads, backbone)
+    trees = {f"tree {n}": head_set.tree(n) for n in args.sizes}
+    results = measure(backbone, trees, prefix_len=args.prefix, reps=args.reps)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{backbone.name} on {backbone.device} ({str(backbone.dtype)[6:]}, {torch.get_num_threads()} threads), "
+              f"prefix {args.prefix} tokens, median of {args.reps}")
+        for name, r in results.items():
+            print(f"  {name:>14}: {r['ms']:8.1f} ms  x{r['ratio']:.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medusa_engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--json", action="store_true", help="print the run summary (token ids, text) as JSON")
     _add_decode_args(gen)
     gen.set_defaults(func=_cmd_generate)
+    cost = sub.add_parser("tree-cost", help="time a tree-verify forward against a one-token step")
+    cost.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64])
+    cost.add_argument("--prefix", type=int, default=256)
+    cost.add_argument("--reps", type=int, default=12)
+    cost.add_argument("--threads", type=int, default=None)
+    cost.add_argument("--json", action="store_true")
+    for flag in ("--model", "--heads", "--device", "--dtype"):
+        cost.add_argument(flag, default=None)
+    cost.set_defaults(func=_cmd_tree_cost)
+    from .bench import add_parser as add_bench_parser
+    from .train.cli import add_parsers as add_train_parsers
+
+    add_bench_parser(sub)
+    add_train_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -35,6 +35,7 @@ class Backbone:
     source: str  # the file or directory the weights came from, or the hub id
     device: torch.device
     dtype: torch.dtype
+    delta: str | None = None  # heads directory whose MEDUSA-2 backbone delta was merged in
     _file_hash: str | None = field(default=None, repr=False)
 
     @property
@@ -102,9 +103,11 @@ def load_backbone(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     trust_remote_code: bool = False,
+    delta: str | Path | None = None,
 ) -> Backbone:
     """Load a causal LM for decoding (SDPA attention, eval mode). `model`: None/"default", a
-    .gguf path, a local model directory, or a hub id."""
+    .gguf path, a local model directory, or a hub id. `delta`: a MEDUSA-2 heads directory whose
+    backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve_source(model)
@@ -141,7 +144,26 @@ def load_backbone(
     if lm.get_output_embeddings() is None:
         raise BackboneError(f"{source} has no output embeddings (lm_head): not a causal LM")
     name = DEFAULT_HUB_ID if source == str(embedded_gguf_path()) else source
-    return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt)
+    if delta is not None:
+        name += f" + MEDUSA-2 delta ({Path(delta).name})"
+        delta = str(Path(delta).resolve())
+        _merge_delta(lm, delta)
+    return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt, delta=delta)
+
+
+def _merge_delta(lm: torch.nn.Module, heads_dir: str) -> None:
+    import json
+
+    from safetensors.torch import load_file
+
+    from .lora import DELTA_FILE, merge_delta
+
+    path = Path(heads_dir) / DELTA_FILE
+    try:
+        config = json.loads((Path(heads_dir) / "config.json").read_text())["delta"]
+        merge_delta(lm, load_file(str(path)), float(config["alpha"]))
+    except Exception as err:  # missing, truncated or foreign files all mean "cannot apply"
+        raise BackboneError(f"cannot apply the MEDUSA-2 backbone delta in {heads_dir}: {err}") from err
 
 
 def cache_root() -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .backbone import Backbone
 from .heads import HeadsError, MedusaHeads, load_heads, untrained_heads
+from .lora import DELTA_FILE
 from .tree import TreeError, TreeSpec, chain, growth_order
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -50,6 +51,14 @@ class HeadSet:
         return spec
 
 
+def delta_for(heads: str | Path | None) -> str | None:
+    """The heads directory if it carries a MEDUSA-2 backbone delta (resolved), else None."""
+    if heads in (None, "", "default", "untrained"):
+        return None
+    path = Path(heads)
+    return str(path.resolve()) if (path / DELTA_FILE).is_file() else None
+
+
 def load_head_set(source: str | Path | None, backbone: Backbone, num_heads: int = 4) -> HeadSet:
     """Heads from `source` (a directory or hub id), the shipped default heads for the default model
     (source None), or untrained heads (source "untrained")."""
@@ -61,6 +70,12 @@ def load_head_set(source: str | Path | None, backbone: Backbone, num_heads: int 
     if str(source) == "untrained":
         heads = untrained_heads(num_heads, backbone.hidden_size, backbone.vocab_size, backbone.name)
         return HeadSet(heads.to(backbone.device, backbone.dtype), "untrained", UNCALIBRATED_HIT_RATES, False)
+    needs = delta_for(source)
+    if needs != backbone.delta:
+        raise HeadsError(f"{source} are MEDUSA-2 heads: they read a tuned backbone; load it with "
+                         f"load_backbone(..., delta='{source}')" if needs else
+                         f"{source} are heads for the original backbone, but the backbone carries the MEDUSA-2 "
+                         f"delta of {backbone.delta}")
     heads = load_heads(source, backbone.hidden_size, backbone.vocab_size)
     rates, calibrated = UNCALIBRATED_HIT_RATES, False
     calib = Path(source) / CALIBRATION_FILE

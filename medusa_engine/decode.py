@@ -80,7 +80,7 @@ class Detokenizer:
         return new
 
 
-def _clock(device: torch.device) -> float:
+def clock(device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter()
@@ -130,12 +130,12 @@ def vanilla_steps(backbone: Backbone, prompt_ids: list[int], config: DecodeConfi
     lm_head = model.get_output_embeddings()
     cache = new_cache(model)
     gen = torch.Generator(device=dev).manual_seed(config.seed)
-    t0 = _clock(dev)
+    t0 = clock(dev)
     _, logits = _prefill(backbone, prompt_ids, cache)
-    yield _prefill_step("vanilla", (_clock(dev) - t0) * 1e3)
+    yield _prefill_step("vanilla", (clock(dev) - t0) * 1e3)
     detok, produced, pos = Detokenizer(backbone.tokenizer), 0, len(prompt_ids)
     for index in range(1, config.max_new_tokens + 1):
-        t0 = _clock(dev)
+        t0 = clock(dev)
         if config.mode == "greedy":
             token = logits.argmax()
         else:
@@ -147,7 +147,7 @@ def vanilla_steps(backbone: Backbone, prompt_ids: list[int], config: DecodeConfi
             hidden = forward_hidden(model, token.view(1, 1), torch.tensor([[pos]], device=dev), cache)
             logits = lm_head(hidden[0, -1])
             pos += 1
-        ms = (_clock(dev) - t0) * 1e3
+        ms = (clock(dev) - t0) * 1e3
         produced += 1
         yield Step(lane="vanilla", index=index, tokens=tokens, text=detok.push(tokens),
                    timing=Timing(verify_ms=ms), stop_reason=stop)
@@ -170,34 +170,34 @@ def medusa_steps(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt_
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
     cache = new_cache(model)
-    t0 = _clock(dev)
+    t0 = clock(dev)
     hidden, root_logits = _prefill(backbone, prompt_ids, cache)
-    yield _prefill_step("medusa", (_clock(dev) - t0) * 1e3)
+    yield _prefill_step("medusa", (clock(dev) - t0) * 1e3)
     detok, texts = Detokenizer(backbone.tokenizer), _TokenTexts(backbone.tokenizer)
     produced, pos, index = 0, len(prompt_ids), 0
     while True:
         index += 1
-        t0 = _clock(dev)
+        t0 = clock(dev)
         head_logits = heads(hidden[None], lm_head)[:, 0]  # (K, V)
         head_probs, head_tokens = torch.softmax(head_logits.float(), dim=-1).topk(config.top_k)  # (K, k)
         root = root_logits.argmax()
         tree_tokens = torch.cat([root[None], head_tokens.flatten()])[buf.flat_index]  # (L,)
-        t1 = _clock(dev)
+        t1 = clock(dev)
         bias = torch.cat([torch.zeros(tree.size, pos, dtype=backbone.dtype, device=dev), tree_bias], dim=1)
         h = forward_hidden(model, tree_tokens[None], (pos + buf.depths)[None], cache, bias[None, None])[0]  # (L, d)
         logits = lm_head(h)  # (L, V)
-        t2 = _clock(dev)
+        t2 = clock(dev)
         acc = accept(logits, tree_tokens, parents, buf.rows, buf.row_lengths, config.mode,
                      config.temperature, config.epsilon, alpha)
         picked = torch.cat([acc.best[None], acc.accept_lengths[acc.best][None], tree_tokens[buf.rows[acc.best]]])
         best, n_acc, *row_tokens = picked.tolist()  # host sync: the one per step
-        t3 = _clock(dev)
+        t3 = clock(dev)
         chosen = buf.rows[best, : n_acc + 1]  # (n+1,) node ids, root first
         keep_slots(cache, pos, chosen + pos)
         last = chosen[-1]
         hidden, next_root_logits = h[last], logits[last]
         pos += n_acc + 1
-        t4 = _clock(dev)
+        t4 = clock(dev)
         tokens, stop = _finish(row_tokens[: n_acc + 1], produced, config, backbone.eos_token_ids)
         produced += len(tokens)
         yield _medusa_record(index, tokens, detok.push(tokens), stop,

@@ -89,14 +89,22 @@ class MedusaHeads(nn.Module):
         return torch.stack([block(h) for block in self.blocks])
 
     def logits(self, z: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
-        """(K, ..., d) head hiddens -> (K, ..., V) logits, the shared projection as one matmul."""
+        """(K, ..., d) head hiddens -> (K, ..., V) logits; the shared projection is one matmul."""
+        out = self.logits_over(z.reshape(z.shape[0], -1, z.shape[-1]), lm_head.weight)
+        if getattr(lm_head, "bias", None) is not None:
+            out = out + lm_head.bias
+        return out.reshape(*z.shape[:-1], out.shape[-1])
+
+    def logits_over(self, z: torch.Tensor, lm_weight: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
+        """(K, N, d) -> (K, N, C) logits over vocabulary ids `cols` (None: all V). Training uses a
+        restricted vocabulary; inference the full one."""
         if self.lm_heads is not None:
-            return torch.stack([head(z[i]) for i, head in enumerate(self.lm_heads)])
-        out = lm_head(z)
+            return torch.stack([z[k] @ (lm.weight if cols is None else lm.weight[cols]).T
+                                for k, lm in enumerate(self.lm_heads)])
+        out = z @ (lm_weight if cols is None else lm_weight[cols]).T
         if self.up is not None:
-            flat = z.reshape(z.shape[0], -1, z.shape[-1])  # (K, N, d)
-            corr = torch.bmm(torch.bmm(flat, self.down), self.up)  # (K, N, V)
-            out = out + corr.reshape(out.shape)
+            up = self.up if cols is None else self.up[:, :, cols]
+            out = out + torch.bmm(torch.bmm(z, self.down), up)
         return out
 
     def forward(self, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:

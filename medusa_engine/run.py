@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .backbone import encode_chat, load_backbone
-from .bundle import load_head_set
+from .bundle import delta_for, load_head_set
 from .decode import DecodeConfig, environment, medusa_steps, summarize, vanilla_steps
 from .trace import RunSummary
 
@@ -15,7 +15,7 @@ def generate(prompt: str, *, model: str | None = None, heads: str | None = None,
     """Decode `prompt` (chat template applied) and return the run summary; `decode` holds
     DecodeConfig fields. `on_text` receives each step's new text as it is produced."""
     config = DecodeConfig(**{k: v for k, v in decode.items() if v is not None})
-    backbone = load_backbone(model, device=device, dtype=dtype)
+    backbone = load_backbone(model, device=device, dtype=dtype, delta=delta_for(heads))
     prompt_ids = encode_chat(backbone, prompt, system)
     if vanilla:
         steps_iter, env = vanilla_steps(backbone, prompt_ids, config), environment(backbone)

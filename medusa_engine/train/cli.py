@@ -1,0 +1,180 @@
+"""`python -m medusa_engine train distill|features|medusa1` and `python -m medusa_engine calibrate`."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+DATA = "data/distill"
+
+
+def add_parsers(sub) -> None:
+    train = sub.add_parser("train", help="self-distillation data, cached features, MEDUSA-1 heads")
+    stages = train.add_subparsers(dest="stage", required=True)
+
+    distill = stages.add_parser("distill", help="generate the self-distillation data (resumable)")
+    distill.add_argument("--data", default=DATA)
+    distill.add_argument("--limit", type=int, default=None)
+    distill.add_argument("--max-new-tokens", type=int, default=400)
+    distill.add_argument("--batch-size", type=int, default=None)
+    distill.add_argument("--dtype", default=None)
+    distill.set_defaults(func=_distill)
+
+    feats = stages.add_parser("features", help="cache hidden states for examples that lack them (resumable)")
+    feats.add_argument("--data", default=DATA)
+    feats.set_defaults(func=_features)
+
+    m1 = stages.add_parser("medusa1", help="train heads on the frozen backbone, calibrate, save")
+    m1.add_argument("--data", default=DATA)
+    m1.add_argument("--out", required=True, help="directory for config.json, weights, calibration, report")
+    m1.add_argument("--heads", type=int, default=4)
+    m1.add_argument("--design", choices=["shared", "lowrank", "per_head"], default="shared")
+    m1.add_argument("--rank", type=int, default=0)
+    m1.add_argument("--epochs", type=float, default=2.0)
+    m1.add_argument("--batch-rows", type=int, default=1024)
+    m1.add_argument("--lr", type=float, default=1e-3)
+    m1.add_argument("--vocab-subset", type=int, default=8192, help="restricted softmax size (0: full vocabulary)")
+    m1.add_argument("--max-minutes", type=float, default=None)
+    m1.add_argument("--tiny", action="store_true", help="a seconds-long end-to-end run (8 prompts, 24 tokens)")
+    m1.set_defaults(func=_medusa1)
+
+    m2 = stages.add_parser("medusa2", help="tune heads + backbone (LoRA, self-distilled KL), calibrate, save")
+    m2.add_argument("--data", default=DATA)
+    m2.add_argument("--init", required=True, help="MEDUSA-1 heads to start from (the heads-only warm-up stage)")
+    m2.add_argument("--out", required=True)
+    m2.add_argument("--examples", type=int, default=400, help="training examples (a fixed shuffled subset)")
+    m2.add_argument("--eval-examples", type=int, default=24)
+    m2.add_argument("--lora-rank", type=int, default=8)
+    m2.add_argument("--lr", type=float, default=2e-4)
+    m2.add_argument("--lambda-heads", type=float, default=0.2)
+    m2.add_argument("--max-minutes", type=float, default=None)
+    m2.set_defaults(func=_medusa2)
+
+    cal = sub.add_parser("calibrate", help="hit rates, optimal trees and simulated tokens/step for a head set")
+    cal.add_argument("--heads", required=True)
+    cal.add_argument("--data", default=DATA)
+    cal.set_defaults(func=_calibrate)
+
+
+def _paths(data: str) -> tuple[Path, Path]:
+    return Path(data) / "distill.jsonl", Path(data)
+
+
+def _distill(args) -> int:
+    from . import distill
+
+    argv = ["--out", str(_paths(args.data)[0]), "--max-new-tokens", str(args.max_new_tokens)]
+    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--dtype", args.dtype)):
+        if value is not None:
+            argv += [flag, str(value)]
+    distill.main(argv)
+    return 0
+
+
+def _load(data: str):
+    from ..backbone import load_backbone
+    from .distill import load_examples
+    from .features import FeatureStore
+
+    jsonl, folder = _paths(data)
+    if not jsonl.is_file():
+        raise ValueError(f"no self-distillation data at {jsonl}: run `python -m medusa_engine train distill` first")
+    backbone = load_backbone(None, device="cpu", dtype="float32")
+    return backbone, load_examples(jsonl), FeatureStore(folder, backbone.hidden_size)
+
+
+def _features(args) -> int:
+    from .features import compute_missing
+
+    backbone, examples, store = _load(args.data)
+    print(f"computed features for {compute_missing(backbone, examples, store)} examples; {store.rows} rows cached")
+    return 0
+
+
+def _medusa1(args) -> int:
+    from ..heads import save_heads
+    from .calibrate import calibrate
+    from .features import compute_missing
+    from .medusa1 import TrainConfig, build_rows, config_dict, train
+
+    if args.tiny:
+        _distill(argparse.Namespace(data=args.data, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
+    backbone, examples, store = _load(args.data)
+    compute_missing(backbone, examples, store)
+    train_ex = [ex for ex in examples if ex["split"] == "train"]
+    heldout = [ex for ex in examples if ex["split"] == "heldout"] or train_ex[:2]
+    config = TrainConfig(num_heads=args.heads, lm_head=args.design, rank=args.rank,
+                         epochs=1.0 if args.tiny else args.epochs, batch_rows=64 if args.tiny else args.batch_rows,
+                         lr=args.lr, vocab_subset=args.vocab_subset, max_minutes=args.max_minutes)
+    rows = build_rows(train_ex, store, config.num_heads)
+    lm_weight = backbone.model.get_output_embeddings().weight
+    print(f"training on {len(rows)} rows from {len(train_ex)} examples; held out: {len(heldout)} examples")
+    start = time.time()
+    heads, history = train(rows, lm_weight, config)
+    minutes = (time.time() - start) / 60
+    calib = calibrate(heads, lm_weight, heldout, store)
+    out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size})
+    (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    report = {"method": "MEDUSA-1 (frozen backbone, self-distilled data)", "train_config": config_dict(config),
+              "train_examples": len(train_ex), "train_rows": len(rows),
+              "train_tokens": int(sum(len(ex["response_ids"]) for ex in train_ex)),
+              "train_minutes": round(minutes, 2), "history": history,
+              "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
+                                                "simulated_tokens_per_step")}}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["heldout"], indent=1))
+    return 0
+
+
+def _medusa2(args) -> int:
+    import random
+
+    from safetensors.torch import save_file
+
+    from ..heads import load_heads, save_heads
+    from ..lora import DELTA_FILE
+    from .calibrate import calibrate
+    from .features import FeatureStore, compute_missing
+    from .medusa2 import Medusa2Config, config_dict, quality, train
+
+    backbone, examples, _ = _load(args.data)
+    heads = load_heads(args.init, backbone.hidden_size, backbone.vocab_size)
+    train_ex = [ex for ex in examples if ex["split"] == "train"]
+    random.Random(0).shuffle(train_ex)
+    heldout = [ex for ex in examples if ex["split"] == "heldout" and not ex["sampled"]][: args.eval_examples]
+    config = Medusa2Config(lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, lr=args.lr,
+                           lambda_heads=args.lambda_heads, max_minutes=args.max_minutes)
+    start = time.time()
+    heads, delta, history = train(backbone, heads, train_ex[: args.examples], config)
+    minutes = (time.time() - start) / 60
+    held_quality = quality(backbone.model, heldout)
+    out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size,
+                                       "delta": {"file": DELTA_FILE, "type": "lora", "rank": config.lora_rank,
+                                                 "alpha": config.lora_alpha}})
+    save_file(delta, str(out / DELTA_FILE))
+    store = FeatureStore(Path(args.data) / "medusa2_features" / out.name, backbone.hidden_size)
+    compute_missing(backbone, heldout, store)  # hidden states of the tuned backbone (adapters on)
+    calib = calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store)
+    (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)", "init": str(args.init),
+              "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
+              "train_minutes": round(minutes, 2), "history": history, "quality": held_quality,
+              "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
+                                                "simulated_tokens_per_step")}}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({"quality": held_quality, **report["heldout"]}, indent=1))
+    return 0
+
+
+def _calibrate(args) -> int:
+    from ..heads import load_heads
+    from .calibrate import calibrate
+
+    backbone, examples, store = _load(args.data)
+    heads = load_heads(args.heads, backbone.hidden_size, backbone.vocab_size)
+    heldout = [ex for ex in examples if ex["split"] == "heldout"]
+    calib = calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store)
+    (Path(args.heads) / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
+    return 0

@@ -1,0 +1,154 @@
+"""MEDUSA-1: heads trained on a frozen backbone from cached hidden states.
+
+Loss = sum_k 0.8^k * CE(head k at row i, response[i + k]); AdamW with linear warm-up and cosine decay.
+The lm_head projection dominates the cost, so training uses a restricted softmax: the most frequent
+response tokens plus every target of the batch (`vocab_subset`; 0 = full vocabulary). Evaluation
+always uses the full vocabulary.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..heads import HeadsConfig, MedusaHeads
+from .features import FeatureStore
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    num_heads: int = 4
+    lm_head: str = "shared"  # shared | lowrank | per_head
+    rank: int = 0
+    epochs: float = 2.0
+    batch_rows: int = 1024
+    lr: float = 1e-3
+    warmup_steps: int = 30
+    decay: float = 0.8
+    vocab_subset: int = 8192
+    max_minutes: float | None = None  # time box: stop early (the schedule still follows `epochs`)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_heads < 1 or self.batch_rows < 1 or self.epochs <= 0 or self.lr <= 0:
+            raise ValueError(f"invalid training config: {self}")
+
+
+@dataclass
+class Rows:
+    """Training rows: hidden states (N, d) float16 and targets (N, K) with -100 where the response ends."""
+
+    hidden: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.hidden.shape[0]
+
+
+def build_rows(examples: list[dict], store: FeatureStore, num_heads: int) -> Rows:
+    matrix = store.matrix()
+    idx, tgt = [], []
+    for ex in examples:
+        if ex["id"] not in store.index:
+            continue
+        offset, n = store.index[ex["id"]]
+        resp = np.asarray(ex["response_ids"], dtype=np.int64)
+        assert len(resp) == n, (ex["id"], len(resp), n)
+        t = np.full((n, num_heads), -100, dtype=np.int64)
+        for k in range(1, num_heads + 1):
+            t[: max(n - k, 0), k - 1] = resp[k:]
+        idx.append(np.arange(offset, offset + n))
+        tgt.append(t)
+    if not idx:
+        raise ValueError("no examples with cached features")
+    rows = np.concatenate(idx)
+    return Rows(hidden=torch.from_numpy(np.asarray(matrix[rows])), targets=torch.from_numpy(np.concatenate(tgt)))
+
+
+def frequent_tokens(rows: Rows, count: int) -> torch.Tensor:
+    t = rows.targets[:, 0]
+    counts = torch.bincount(t[t >= 0])
+    return torch.argsort(counts, descending=True)[: min(count, int((counts > 0).sum()))]
+
+
+def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: MedusaHeads | None = None,
+          log=print) -> tuple[MedusaHeads, list[dict]]:
+    """Train heads on `rows` against the frozen shared lm_head weight (V, d). Returns heads and a log."""
+    torch.manual_seed(config.seed)
+    vocab, d = lm_weight.shape
+    if heads is None:
+        heads = MedusaHeads(HeadsConfig(num_heads=config.num_heads, hidden_size=d, vocab_size=vocab,
+                                        lm_head=config.lm_head, rank=config.rank))
+        if heads.lm_heads is not None:
+            with torch.no_grad():
+                for lm in heads.lm_heads:
+                    lm.weight.copy_(lm_weight)
+    heads.train()
+    lm_weight = lm_weight.detach().float()
+    freq = frequent_tokens(rows, config.vocab_subset) if config.vocab_subset else None
+    total = max(1, int(config.epochs * len(rows) / config.batch_rows))
+    opt = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / config.warmup_steps) *
+                                              0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    weights = torch.tensor([config.decay ** (k + 1) for k in range(config.num_heads)])
+    history, start, step = [], time.time(), 0
+    gen = torch.Generator().manual_seed(config.seed)
+    while step < total:
+        for batch in torch.randperm(len(rows), generator=gen).split(config.batch_rows):
+            h = rows.hidden[batch].float()  # (B, d)
+            tgt = rows.targets[batch]  # (B, K)
+            z = heads.hidden(h)  # (K, B, d)
+            if freq is not None:
+                cols = torch.unique(torch.cat([freq, tgt[tgt >= 0]]))  # (C,)
+                lookup = torch.full((vocab,), -100, dtype=torch.long)
+                lookup[cols] = torch.arange(len(cols))
+                tgt = torch.where(tgt >= 0, lookup[tgt.clamp(min=0)], tgt)
+            else:
+                cols = None
+            logits = heads.logits_over(z, lm_weight, cols)  # (K, B, C)
+            per_head = torch.stack([F.cross_entropy(logits[k], tgt[:, k], ignore_index=-100)
+                                    for k in range(config.num_heads)])
+            loss = (weights * per_head).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 25 == 0 or step == total:
+                entry = {"step": step, "of": total, "loss": round(loss.item(), 4),
+                         "head_loss": [round(x, 3) for x in per_head.tolist()],
+                         "lr": sched.get_last_lr()[0], "minutes": round((time.time() - start) / 60, 2)}
+                history.append(entry)
+                log(entry)
+            if step >= total or (config.max_minutes and time.time() - start > config.max_minutes * 60):
+                heads.eval()
+                return heads, history
+    heads.eval()
+    return heads, history
+
+
+@torch.no_grad()
+def evaluate(heads: MedusaHeads, rows: Rows, lm_weight: torch.Tensor, ranks: int = 10,
+             max_rows: int = 8000) -> dict:
+    """Full-vocabulary top-1 / top-5 accuracy per head and rank-specific hit rates [K][ranks]."""
+    n = min(len(rows), max_rows)
+    hits = torch.zeros(heads.num_heads, ranks)
+    counts = torch.zeros(heads.num_heads)
+    for batch in torch.arange(n).split(1024):
+        z = heads.hidden(rows.hidden[batch].float())
+        top = heads.logits_over(z, lm_weight.float()).topk(ranks, dim=-1).indices  # (K, B, ranks)
+        tgt = rows.targets[batch].T  # (K, B)
+        valid = tgt >= 0
+        hits += ((top == tgt[..., None]) & valid[..., None]).sum(1).float()
+        counts += valid.sum(1).float()
+    rates = hits / counts[:, None].clamp(min=1)
+    return {"rows": int(counts[0]), "top1": rates[:, 0].tolist(), "top5": rates[:, :5].sum(1).tolist(),
+            "hit_rates": rates.tolist()}
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)

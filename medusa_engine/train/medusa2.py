@@ -1,0 +1,122 @@
+"""MEDUSA-2: heads and backbone trained together, the backbone through a LoRA delta.
+
+L = KL(p_original || p_tuned) + lambda0 * sum_k 0.8^k CE(head k, response[i + k]). The KL term is
+self-distillation: the teacher is the same network with the adapters switched off, so the tuned
+backbone keeps the original's behaviour. The heads start from MEDUSA-1 heads (the heads-only
+warm-up stage) and learn `heads_lr_multiplier` times faster than the backbone.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..backbone import Backbone
+from ..heads import MedusaHeads
+from ..lora import add_lora, lora_enabled, lora_state
+
+
+@dataclass(frozen=True)
+class Medusa2Config:
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lr: float = 2e-4  # backbone (LoRA)
+    heads_lr_multiplier: float = 4.0
+    lambda_heads: float = 0.2
+    decay: float = 0.8
+    max_len: int = 320
+    accumulate: int = 4
+    vocab_subset: int = 8192
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lora_rank < 1 or self.lr <= 0 or self.accumulate < 1 or self.max_len < 8:
+            raise ValueError(f"invalid MEDUSA-2 config: {self}")
+
+
+def _decode(model, ids: torch.Tensor) -> torch.Tensor:
+    return model.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state[0]  # (T, d)
+
+
+def _response_slice(ex: dict, max_len: int) -> tuple[torch.Tensor, int]:
+    ids = (ex["prompt_ids"] + ex["response_ids"])[:max_len]
+    return torch.tensor([ids]), len(ex["prompt_ids"])
+
+
+def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: Medusa2Config,
+          log=print) -> tuple[MedusaHeads, dict[str, torch.Tensor], list[dict]]:
+    """Tune `backbone.model` (LoRA, in place) and `heads`; returns heads, the LoRA delta and a log."""
+    model = backbone.model
+    add_lora(model, config.lora_rank, config.lora_alpha)
+    lm_head = model.get_output_embeddings()
+    lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
+    heads.train()
+    opt = torch.optim.AdamW([{"params": lora_params, "lr": config.lr},
+                             {"params": heads.parameters(), "lr": config.lr * config.heads_lr_multiplier}],
+                            weight_decay=0.0)
+    total = max(1, len(examples) // config.accumulate)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    weights = [config.decay ** (k + 1) for k in range(heads.num_heads)]
+    history, start = [], time.time()
+    for i, ex in enumerate(examples):
+        ids, p = _response_slice(ex, config.max_len)
+        if ids.shape[1] <= p:
+            continue
+        with torch.no_grad(), lora_enabled(model, False):
+            teacher = torch.log_softmax(lm_head(_decode(model, ids)[p - 1 : -1]).float(), -1)  # (n, V)
+        h = _decode(model, ids)  # (T, d), grads flow into the adapters
+        student = torch.log_softmax(lm_head(h[p - 1 : -1]).float(), -1)
+        kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+        resp = ids[0, p:]
+        z = heads.hidden(h[p - 1 : -1])  # (K, n, d); row j predicts resp[j]; head k predicts resp[j + k]
+        head_losses = []
+        for k in range(1, heads.num_heads + 1):
+            if len(resp) > k:
+                logits = heads.logits_over(z[k - 1 : k, : len(resp) - k], lm_head.weight)[0]
+                head_losses.append(weights[k - 1] * F.cross_entropy(logits.float(), resp[k:]))
+        loss = kl + config.lambda_heads * sum(head_losses)
+        (loss / config.accumulate).backward()
+        if (i + 1) % config.accumulate == 0:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+            entry = {"step": (i + 1) // config.accumulate, "of": total, "kl": round(kl.item(), 5),
+                     "heads": round(float(sum(head_losses).detach()), 4), "minutes": round((time.time() - start) / 60, 2)}
+            history.append(entry)
+            log(entry)
+            if config.max_minutes and time.time() - start > config.max_minutes * 60:
+                break
+    heads.eval()
+    return heads, lora_state(model), history
+
+
+@torch.no_grad()
+def quality(model, examples: list[dict], max_len: int = 320) -> dict:
+    """Perplexity of held-out responses, and the greedy (argmax) tokens at every response position,
+    tuned (adapters on) and original (adapters off): agreement = share of positions with equal argmax."""
+    lm_head = model.get_output_embeddings()
+    nll = {"tuned": 0.0, "original": 0.0}
+    count, agree = 0, 0
+    for ex in examples:
+        ids, p = _response_slice(ex, max_len)
+        if ids.shape[1] <= p:
+            continue
+        target = ids[0, p:]
+        argmax = {}
+        for name, enabled in (("tuned", True), ("original", False)):
+            with lora_enabled(model, enabled):
+                logits = lm_head(_decode(model, ids)[p - 1 : -1]).float()
+            nll[name] += F.cross_entropy(logits, target, reduction="sum").item()
+            argmax[name] = logits.argmax(-1)
+        count += len(target)
+        agree += int((argmax["tuned"] == argmax["original"]).sum())
+    return {"positions": count, "greedy_agreement": agree / max(count, 1),
+            "perplexity_original": math.exp(nll["original"] / max(count, 1)),
+            "perplexity_tuned": math.exp(nll["tuned"] / max(count, 1))}
+
+
+def config_dict(config: Medusa2Config) -> dict:
+    return asdict(config)

@@ -1,0 +1,79 @@
+import copy
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from conftest import tiny_backbone
+from medusa_engine.backbone import BackboneError, load_backbone
+from medusa_engine.bundle import delta_for, load_head_set
+from medusa_engine.decode import DecodeConfig, medusa_steps, vanilla_steps
+from medusa_engine.heads import HeadsError, untrained_heads, save_heads
+from medusa_engine.lora import DELTA_FILE, add_lora, lora_enabled, merge_delta
+from medusa_engine.train.medusa2 import Medusa2Config, quality, train
+from medusa_engine.tree import grow
+
+HIT = [[0.5 * 0.6**k * 0.55**r for r in range(10)] for k in range(3)]
+
+
+def _examples(n=8):
+    g = torch.Generator().manual_seed(0)
+    return [{"id": str(i), "prompt_ids": torch.randint(3, 128, (6,), generator=g).tolist(),
+             "response_ids": torch.randint(3, 128, (20,), generator=g).tolist(), "sampled": False}
+            for i in range(n)]
+
+
+def _ids(steps):
+    return [t for s in steps if s.kind == "decode" for t in s.tokens]
+
+
+def test_lora_starts_as_base_and_teacher_is_adapters_off():
+    bb = tiny_backbone()
+    ids = torch.tensor([[3, 4, 5, 6]])
+    ref = bb.model(ids).logits
+    add_lora(bb.model, rank=4, alpha=8)
+    torch.testing.assert_close(bb.model(ids).logits, ref)  # B = 0: identical at start
+    with torch.no_grad():
+        for name, p in bb.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    assert not torch.allclose(bb.model(ids).logits, ref)
+    with lora_enabled(bb.model, False):
+        torch.testing.assert_close(bb.model(ids).logits, ref)
+
+
+def test_medusa2_trains_merges_and_stays_lossless(tmp_path):
+    bb = tiny_backbone()
+    original = copy.deepcopy(bb.model)
+    heads = untrained_heads(3, 64, 128)
+    heads, delta, history = train(bb, heads, _examples(8), Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2,
+                                                                          lr=1e-2), log=lambda e: None)
+    assert len(history) == 4 and any(v.abs().sum() > 0 for k, v in delta.items() if k.endswith("lora_B"))
+    q = quality(bb.model, _examples(3))
+    assert 0 <= q["greedy_agreement"] <= 1 and q["perplexity_tuned"] > 0
+    # merging the delta into a plain copy gives the wrapped model's outputs
+    merged = copy.deepcopy(original)
+    assert merge_delta(merged, delta, alpha=8) == 14  # 7 linear layers x 2 decoder layers
+    ids = torch.tensor([[3, 9, 27, 81]])
+    torch.testing.assert_close(merged(ids).logits, bb.model(ids).logits, atol=1e-5, rtol=1e-5)
+    # greedy MEDUSA-2 equals greedy vanilla of the same tuned backbone
+    tuned = tiny_backbone()
+    tuned.model = merged
+    cfg = DecodeConfig(max_new_tokens=30)
+    assert _ids(medusa_steps(tuned, heads, grow(HIT, 16), [3, 4, 5], cfg)) == _ids(vanilla_steps(tuned, [3, 4, 5], cfg))
+
+
+def test_medusa2_heads_require_their_backbone_delta(tmp_path, real):
+    heads = untrained_heads(2, real.hidden_size, real.vocab_size)
+    out = save_heads(heads, tmp_path / "m2", {"vocab_size": real.vocab_size,
+                                              "delta": {"file": DELTA_FILE, "type": "lora", "rank": 2, "alpha": 4}})
+    name = "model.layers.0.self_attn.q_proj"
+    save_file({f"{name}.lora_A": torch.zeros(2, 576), f"{name}.lora_B": torch.zeros(576, 2)}, str(out / DELTA_FILE))
+    assert delta_for(out) == str(out.resolve())
+    with pytest.raises(HeadsError, match="MEDUSA-2 heads"):
+        load_head_set(out, real)
+    tuned = load_backbone(None, device="cpu", dtype="float32", delta=out)
+    assert "MEDUSA-2" in tuned.name and load_head_set(out, tuned).heads.num_heads == 2
+    (out / DELTA_FILE).write_bytes(b"broken")
+    with pytest.raises(BackboneError, match="cannot apply"):
+        load_backbone(None, device="cpu", dtype="float32", delta=out)

@@ -1,0 +1,111 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_backbone
+from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
+from medusa_engine.train.calibrate import simulate_tokens_per_step
+from medusa_engine.train.features import FeatureStore, capture_last_hidden, compute_missing
+from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, train
+from medusa_engine.tree import chain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _examples(n=6, length=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"id": f"ex{i}", "split": "train", "sampled": False, "prompt_ids": rng.integers(3, 128, 8).tolist(),
+             "response_ids": rng.integers(3, 128, length).tolist()} for i in range(n)]
+
+
+def test_feature_store_append_resume_and_torn_tail(tmp_path):
+    store = FeatureStore(tmp_path, 4)
+    store.append([("a", np.ones((3, 4))), ("b", np.full((2, 4), 2.0))])
+    with open(tmp_path / "features.f16", "ab") as fh:  # a block written but never indexed (killed)
+        fh.write(np.zeros((5, 4), dtype=np.float16).tobytes())
+    with open(tmp_path / "features.idx.jsonl", "a") as fh:  # a torn index line
+        fh.write('{"id": "c", "off')
+    again = FeatureStore(tmp_path, 4)
+    assert again.index == {"a": (0, 3), "b": (3, 2)} and again.rows == 5
+    assert (tmp_path / "features.f16").stat().st_size == 5 * 4 * 2
+    np.testing.assert_array_equal(again.matrix()[3:], np.full((2, 4), 2.0))
+
+
+def test_features_match_the_forward_pass(tmp_path, tiny):
+    examples = _examples(2)
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    assert compute_missing(tiny, examples, store, progress=False) == 2
+    assert compute_missing(tiny, examples, store, progress=False) == 0  # resumable: nothing left
+    ex = examples[1]
+    with torch.no_grad(), capture_last_hidden(tiny.model) as captured:
+        ids = ex["prompt_ids"] + ex["response_ids"][:5]
+        tiny.model(torch.tensor([ids]))
+    offset, n = store.index["ex1"]
+    row = store.matrix()[offset + 5]  # row 5: state after prompt + response[:5]
+    np.testing.assert_allclose(row, captured[0][0].numpy(), atol=2e-3, rtol=2e-3)
+
+
+def test_rows_targets_shift_by_head(tmp_path, tiny):
+    examples = _examples(1, length=6)
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    compute_missing(tiny, examples, store, progress=False)
+    rows = build_rows(examples, store, num_heads=2)
+    r = examples[0]["response_ids"]
+    assert rows.targets[:, 0].tolist() == r[1:] + [-100]
+    assert rows.targets[:, 1].tolist() == r[2:] + [-100, -100]
+
+
+def test_restricted_softmax_covering_all_targets_equals_full():
+    torch.manual_seed(0)
+    heads = MedusaHeads(HeadsConfig(num_heads=2, hidden_size=16, vocab_size=40))
+    w = torch.randn(40, 16)
+    z = heads.hidden(torch.randn(5, 16))
+    tgt = torch.tensor([3, 7, 7, 12, 3])
+    full = F.cross_entropy(heads.logits_over(z, w)[0], tgt)
+    cols = torch.arange(40)
+    torch.testing.assert_close(F.cross_entropy(heads.logits_over(z, w, cols)[0], tgt), full)
+    sub = torch.tensor([3, 7, 12])
+    restricted = F.cross_entropy(heads.logits_over(z, w, sub)[0], torch.tensor([0, 1, 1, 2, 0]))
+    assert restricted < full  # fewer competitors: a lower bound of the full loss
+
+
+def test_training_learns_a_learnable_pattern(tmp_path, tiny):
+    """Responses that repeat a fixed cycle: head k must learn 'the token k steps ahead'."""
+    cycle = list(range(10, 22))
+    examples = [{"id": f"c{i}", "split": "train", "sampled": False, "prompt_ids": [3, 4, 5 + i],
+                 "response_ids": (cycle * 4)[i : i + 36]} for i in range(12)]
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    compute_missing(tiny, examples, store, progress=False)
+    rows = build_rows(examples, store, 2)
+    lm = tiny.model.get_output_embeddings().weight
+    before = evaluate(MedusaHeads(HeadsConfig(num_heads=2, hidden_size=64, vocab_size=128)), rows, lm)
+    heads, history = train(rows, lm, TrainConfig(num_heads=2, epochs=60, batch_rows=128, lr=3e-3,
+                                                 vocab_subset=16, warmup_steps=5), log=lambda e: None)
+    after = evaluate(heads, rows, lm)
+    assert after["top1"][0] > max(0.5, before["top1"][0] + 0.3)
+    assert history[-1]["loss"] < history[0]["loss"]
+    tau = simulate_tokens_per_step(heads, lm, examples, store, {"chain": chain(2)})
+    assert tau["chain"] > 1.5
+
+
+@pytest.mark.slow
+def test_tiny_cli_pipeline_end_to_end(tmp_path):
+    """`train medusa1 --tiny`: real model, 8 prompts, distill -> features -> train -> calibrate -> save."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa1", "--tiny", "--data",
+                          str(tmp_path / "data"), "--out", str(tmp_path / "heads")], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    calib = json.loads((tmp_path / "heads" / "calibration.json").read_text())
+    assert len(calib["growth_order"]) == 63 and len(calib["hit_rates"]) == 4
+    heads = load_heads(tmp_path / "heads", 576, 49152)
+    assert heads.num_heads == 4
+    report = json.loads((tmp_path / "heads" / "report.json").read_text())
+    assert report["train_rows"] > 0 and "simulated_tokens_per_step" in report["heldout"]
