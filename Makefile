@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast setup clean
+.PHONY: demo test test-fast setup clean browser
 
 setup: $(STAMP)
 
@@ -14,9 +14,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m medusa_engine generate --prompt "Explain in three sentences why the sky is blue."
+	$(PY) app.py
 
-test: setup
+# The browser test drives Debian's chromium through Playwright (Playwright's own download is unreachable).
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: setup browser
 	$(PY) -m pytest -v -rs
 
 test-fast: setup

@@ -25,11 +25,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-if __name__ == "__main__":
-    # Before torch loads OpenMP: idle worker threads sleep instead of spinning. On this shared 2-core CPU,
-    # with other processes running, spinning threads made generation 5-10x slower (bench: 9 vs 50 tok/s).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np
 import torch
 
