@@ -11,8 +11,7 @@ from medusa_engine.backbone import Backbone
 from medusa_engine.train import distill
 from medusa_engine.train.prompts import CATEGORIES, build_prompts
 
-MT_BENCH = Path(__file__).resolve().parents[1] / "shared" / "data" / "mt_bench_question.jsonl"
-MT_BENCH_FALLBACK = Path("/work/shared/data/mt_bench_question.jsonl")
+MT_BENCH = Path(__file__).resolve().parents[1] / "assets" / "mt_bench_question.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +35,7 @@ def test_prompts_deterministic(prompts):
 
 
 def test_prompts_avoid_mt_bench(prompts):
-    path = MT_BENCH if MT_BENCH.exists() else MT_BENCH_FALLBACK
-    if not path.exists():
-        pytest.skip("MT-Bench questions not available")
-    firsts = [json.loads(line)["turns"][0] for line in path.read_text().splitlines() if line.strip()]
+    firsts = [json.loads(line)["turns"][0] for line in MT_BENCH.read_text().splitlines() if line.strip()]
     assert len(firsts) >= 80
 
     def key(s: str) -> str:
