@@ -119,15 +119,9 @@ class Engine:
     def tree(self, settings: Settings, width: int | None = None):
         """The tree for these settings: the calibrated tree of `width` nodes grown with at most
         `heads_used` heads, or the top-1 chain of `heads_used` heads."""
-        from medusa_engine.tree import chain, grow
-
         heads = max(1, min(settings.heads_used, self.num_heads))
-        if settings.tree_shape == "chain":
-            return chain(heads)
-        width = settings.width if width is None else width
-        rates = [row[: settings.top_k] for row in self.head_set.hit_rates[:heads]]
-        most = 1 + sum(len(rates[0]) ** d for d in range(1, heads + 1))
-        return grow(rates, max(1, min(width, most)), max_depth=heads)
+        choice = "chain" if settings.tree_shape == "chain" else (settings.width if width is None else width)
+        return self.head_set.tree(choice, settings.top_k, max_depth=heads)
 
     def vanilla(self, plan: Plan) -> Iterator:
         from medusa_engine.decode import vanilla_steps

@@ -1,13 +1,11 @@
-"""The race scheduler and per-lane statistics (pure Python on Step records).
-
-`race` interleaves two step generators: it always advances the lane whose own clock (the sum of
-its measured compute ms, prefill included) is behind, so the two lanes never compute at the same
-moment and each reveals its tokens at its own measured speed.
-"""
+"""Per-lane statistics of a race (pure Python on step records). The scheduler itself, `race`, is the
+engine's `interleave`: it always advances the lane whose own clock is behind."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable
+
+from medusa_engine.interleave import interleave as race  # noqa: F401  (the scheduler, re-exported)
 
 LANES = ("vanilla", "medusa")
 
@@ -16,28 +14,6 @@ def _total_ms(step) -> float:
     """Compute ms of a Step or of a step dict."""
     t = step["timing"] if isinstance(step, dict) else step.timing
     return t.total_ms if hasattr(t, "total_ms") else sum(t.values())
-
-
-def race(lanes: dict[str, Iterator]) -> Iterator[tuple[str, object, dict[str, float]]]:
-    """Yield (lane, step, clocks) in the order the scheduler runs them; closes every generator
-    when finished, on error, or when the consumer stops (GeneratorExit)."""
-    clocks = {name: 0.0 for name in lanes}
-    live = dict(lanes)
-    try:
-        while live:
-            name = min(live, key=lambda n: (clocks[n], list(lanes).index(n)))
-            try:
-                step = next(live[name])
-            except StopIteration:
-                del live[name]
-                continue
-            clocks[name] += _total_ms(step)
-            yield name, step, dict(clocks)
-            if step.stop_reason is not None:
-                live.pop(name).close()
-    finally:
-        for gen in lanes.values():
-            gen.close()
 
 
 @dataclass

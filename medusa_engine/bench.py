@@ -13,7 +13,6 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ import torch
 from .backbone import Backbone, encode_chat
 from .decode import DecodeConfig, clock, check_fits, environment, medusa_steps, vanilla_steps
 from .heads import MedusaHeads
+from .interleave import run_interleaved
 from .trace import Step
 from .tree import TreeSpec
 
@@ -63,22 +63,6 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[dict]:
     return prompts[:limit]
 
 
-def race(lanes: dict[str, Iterator[Step]]) -> dict[str, list[Step]]:
-    """Run the lanes one step at a time, always advancing the one with the least compute time so far."""
-    steps: dict[str, list[Step]] = {name: [] for name in lanes}
-    clock = {name: 0.0 for name in lanes}
-    active = dict(lanes)
-    while active:
-        name = min(active, key=lambda n: clock[n])
-        step = next(active[name], None)
-        if step is None:
-            del active[name]
-            continue
-        steps[name].append(step)
-        clock[name] += step.timing.total_ms
-    return steps
-
-
 @torch.inference_mode()
 def hf_generate(backbone: Backbone, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], float]:
     """HF greedy `generate` as a reference: its new token ids and its wall time in ms (prefill included)."""
@@ -117,7 +101,7 @@ def bench_prompt(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt:
                  hf: bool) -> dict:
     """Both lanes interleaved on one prompt, then HF generate; all raw numbers of that prompt."""
     ids = prompt["ids"]
-    lanes = race({"vanilla": vanilla_steps(backbone, ids, config),
+    lanes = run_interleaved({"vanilla": vanilla_steps(backbone, ids, config),
                   "medusa": medusa_steps(backbone, heads, tree, ids, config)})
     run = {"vanilla": _lane(lanes["vanilla"]), "medusa": _lane(lanes["medusa"])}
     if hf:

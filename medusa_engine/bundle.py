@@ -15,6 +15,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_HEADS = ASSETS / "heads" / "smollm2-135m-medusa1"
 CALIBRATION_FILE = "calibration.json"
 MAX_TREE = 64
+DEFAULT_TREE = 16
 # Used only for heads without a calibration: hit rates that fall with depth and rank.
 UNCALIBRATED_HIT_RATES = [[0.5 * 0.6**k * 0.55**r for r in range(10)] for k in range(5)]
 
@@ -25,14 +26,17 @@ class HeadSet:
     name: str
     hit_rates: list[list[float]]  # (heads, ranks): chance that head k's rank-r token is right
     calibrated: bool
+    default_size: int = DEFAULT_TREE  # the calibration's best size for the device it was measured on
 
-    def tree(self, choice: str | int | None = None, top_k: int = 10) -> TreeSpec:
-        """A tree for these heads: "chain", a size N (root included; the calibrated tree of N nodes),
-        or a JSON file with a list of paths. None: the default size."""
+    def tree(self, choice: str | int | None = None, top_k: int = 10, max_depth: int | None = None) -> TreeSpec:
+        """A tree for these heads: "chain", a size N (root included; the calibrated tree of N nodes,
+        capped at what `max_depth` heads and their top-k can hold), or a JSON file with a list of
+        paths. None: the calibrated default size."""
+        depth = min(max_depth or self.heads.num_heads, self.heads.num_heads)
         if choice in (None, ""):
-            choice = 16
+            choice = self.default_size
         if isinstance(choice, str) and choice == "chain":
-            return chain(self.heads.num_heads)
+            return chain(depth)
         if isinstance(choice, str) and choice.endswith(".json"):
             try:
                 spec = TreeSpec.from_paths(json.loads(Path(choice).read_text()))
@@ -40,13 +44,16 @@ class HeadSet:
                 raise TreeError(f"cannot read a tree from {choice}: {err}") from err
         else:
             try:
+                if isinstance(choice, bool) or (isinstance(choice, float) and not choice.is_integer()):
+                    raise ValueError(choice)
                 size = int(choice)
             except (TypeError, ValueError) as err:
                 raise TreeError(f"tree must be 'chain', a size 1..{MAX_TREE} or a .json file, got {choice!r}") from err
             if not 1 <= size <= MAX_TREE:
                 raise TreeError(f"tree size must lie in 1..{MAX_TREE}, got {size}")
-            rates = [row[:top_k] for row in self.hit_rates[: self.heads.num_heads]]
-            spec = TreeSpec.from_paths(growth_order(rates, size - 1))
+            rates = [row[:top_k] for row in self.hit_rates[:depth]]
+            most = sum(len(rates[0]) ** d for d in range(1, depth + 1))
+            spec = TreeSpec.from_paths(growth_order(rates, min(size - 1, most)))
         spec.check_fits(self.heads.num_heads, top_k)
         return spec
 
@@ -77,12 +84,13 @@ def load_head_set(source: str | Path | None, backbone: Backbone, num_heads: int 
                          f"{source} are heads for the original backbone, but the backbone carries the MEDUSA-2 "
                          f"delta of {backbone.delta}")
     heads = load_heads(source, backbone.hidden_size, backbone.vocab_size)
-    rates, calibrated = UNCALIBRATED_HIT_RATES, False
+    rates, calibrated, size = UNCALIBRATED_HIT_RATES, False, DEFAULT_TREE
     calib = Path(source) / CALIBRATION_FILE
     if calib.is_file():
         try:
-            rates, calibrated = json.loads(calib.read_text())["hit_rates"], True
-        except (json.JSONDecodeError, KeyError) as err:
+            data = json.loads(calib.read_text())
+            rates, calibrated, size = data["hit_rates"], True, int(data.get("default_tree_size", DEFAULT_TREE))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise HeadsError(f"{calib} is not a valid calibration file: {err}") from err
     name = Path(source).name if Path(source).is_dir() else str(source)
-    return HeadSet(heads.to(backbone.device, backbone.dtype), name, rates, calibrated)
+    return HeadSet(heads.to(backbone.device, backbone.dtype), name, rates, calibrated, size)

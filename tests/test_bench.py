@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import random_heads, tiny_backbone
-from medusa_engine.bench import BenchError, load_prompts, race, run_bench
+from medusa_engine.bench import BenchError, load_prompts, run_bench
+from medusa_engine.interleave import run_interleaved
 from medusa_engine.bundle import UNCALIBRATED_HIT_RATES, HeadSet
 from medusa_engine.decode import DecodeConfig
 from medusa_engine.trace import Step, Timing
@@ -71,7 +72,7 @@ def test_race_advances_the_lane_with_less_compute():
         return (Step(lane=name, index=i, tokens=[i], text="", timing=Timing(verify_ms=ms)) for i in range(n))
 
     order = []
-    steps = race({"slow": (order.append("slow") or s for s in lane("slow", 3.0, 2)),
+    steps = run_interleaved({"slow": (order.append("slow") or s for s in lane("slow", 3.0, 2)),
                   "fast": (order.append("fast") or s for s in lane("fast", 1.0, 6))})
     assert [len(steps["slow"]), len(steps["fast"])] == [2, 6]
     assert order == ["slow", "fast", "fast", "fast", "slow", "fast", "fast", "fast"]

