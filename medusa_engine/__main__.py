@@ -6,22 +6,10 @@ import json
 import sys
 
 from .backbone import BackboneError
+from .cli_args import add_decode_args
 from .decode import DecodeError
 from .heads import HeadsError
 from .tree import TreeError
-
-
-def _add_decode_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="hub id, local dir or .gguf (default: embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--heads", default=None, help="heads dir or hub id; 'untrained' for zero-init heads (default: shipped)")
-    p.add_argument("--tree", default=None, help="'chain', a size N in 1..64 (root included), or a .json list of paths")
-    p.add_argument("--mode", choices=["greedy", "typical"], default="greedy")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--epsilon", type=float, default=0.09)
-    p.add_argument("--alpha", type=float, default=None, help="default sqrt(epsilon)")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, bfloat16 on GPU)")
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -71,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--system", default=None, help="system prompt (default: the chat template's own)")
     gen.add_argument("--vanilla", action="store_true", help="plain one-token-per-step decoding")
     gen.add_argument("--json", action="store_true", help="print the run summary (token ids, text) as JSON")
-    _add_decode_args(gen)
+    add_decode_args(gen)
     gen.set_defaults(func=_cmd_generate)
     cost = sub.add_parser("tree-cost", help="time a tree-verify forward against a one-token step")
     cost.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64])

@@ -20,6 +20,7 @@ import torch
 from .backbone import Backbone, encode_chat
 from .decode import DecodeConfig, clock, check_fits, environment, medusa_steps, vanilla_steps
 from .heads import MedusaHeads
+from .cli_args import add_decode_args
 from .interleave import run_interleaved
 from .trace import Step
 from .tree import TreeSpec
@@ -204,16 +205,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmark Medusa vs vanilla (vs HF generate) on MT-Bench prompts")
     p.add_argument("--prompts", default=str(DEFAULT_PROMPTS), help="MT-Bench-style .jsonl (default: shipped MT-Bench)")
     p.add_argument("--limit", type=int, default=None, help="first N prompts only")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--heads", default=None, help="heads dir or hub id; 'untrained' for zero-init heads (default: shipped)")
-    p.add_argument("--tree", default=None, help="'chain', a size N in 1..64 (root included), or a .json list of paths")
-    p.add_argument("--mode", choices=["greedy", "typical"], default="greedy")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--epsilon", type=float, default=0.09)
-    p.add_argument("--alpha", type=float, default=None, help="default sqrt(epsilon)")
-    p.add_argument("--model", default=None, help="hub id, local dir or .gguf (default: embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
+    add_decode_args(p, max_new_tokens=128)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--no-hf", action="store_true", help="skip the HF generate reference")
     p.add_argument("--json", required=True, help="write the full results here")

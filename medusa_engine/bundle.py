@@ -26,7 +26,7 @@ class HeadSet:
     name: str
     hit_rates: list[list[float]]  # (heads, ranks): chance that head k's rank-r token is right
     calibrated: bool
-    default_size: int = DEFAULT_TREE  # the calibration's best size for the device it was measured on
+    default_size: int = DEFAULT_TREE  # the calibration's best measured size for this device type, if any
 
     def tree(self, choice: str | int | None = None, top_k: int = 10, max_depth: int | None = None) -> TreeSpec:
         """A tree for these heads: "chain", a size N (root included; the calibrated tree of N nodes,
@@ -89,7 +89,8 @@ def load_head_set(source: str | Path | None, backbone: Backbone, num_heads: int 
     if calib.is_file():
         try:
             data = json.loads(calib.read_text())
-            rates, calibrated, size = data["hit_rates"], True, int(data.get("default_tree_size", DEFAULT_TREE))
+            sizes = data.get("default_tree_size", {})  # measured per device type
+            rates, calibrated, size = data["hit_rates"], True, int(sizes.get(backbone.device.type, DEFAULT_TREE))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise HeadsError(f"{calib} is not a valid calibration file: {err}") from err
     name = Path(source).name if Path(source).is_dir() else str(source)

@@ -2,8 +2,8 @@
 
 Loss = sum_k 0.8^k * CE(head k at row i, response[i + k]); AdamW with linear warm-up and cosine decay.
 The lm_head projection dominates the cost, so training uses a restricted softmax: the most frequent
-response tokens plus every target of the batch (`vocab_subset`; 0 = full vocabulary). Evaluation
-always uses the full vocabulary.
+response tokens, every target of the batch and a few thousand random vocabulary ids as negatives
+(`vocab_subset`; 0 = full vocabulary). Evaluation always uses the full vocabulary.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class TrainConfig:
     warmup_steps: int = 30
     decay: float = 0.8
     vocab_subset: int = 8192
+    random_negatives: int = 2048  # extra uniformly drawn vocabulary ids per batch: keep unseen tokens down
     max_minutes: float | None = None  # time box: stop early (the schedule still follows `epochs`)
     seed: int = 0
 
@@ -103,7 +104,8 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
             tgt = rows.targets[batch]  # (B, K)
             z = heads.hidden(h)  # (K, B, d)
             if freq is not None:
-                cols = torch.unique(torch.cat([freq, tgt[tgt >= 0]]))  # (C,)
+                negatives = torch.randint(vocab, (config.random_negatives,), generator=gen)
+                cols = torch.unique(torch.cat([freq, tgt[tgt >= 0], negatives]))  # (C,)
                 lookup = torch.full((vocab,), -100, dtype=torch.long)
                 lookup[cols] = torch.arange(len(cols))
                 tgt = torch.where(tgt >= 0, lookup[tgt.clamp(min=0)], tgt)
