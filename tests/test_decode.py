@@ -149,3 +149,21 @@ def test_bad_inputs(tiny):
         encode_chat(tiny, "   ")
     with pytest.raises(DecodeError, match="empty"):
         list(vanilla_steps(tiny, [], DecodeConfig()))
+
+
+def test_keep_slots_on_a_static_cache(tiny):
+    from transformers import StaticCache
+
+    model = tiny.model
+    seq = list(range(5, 25))
+    with torch.inference_mode():
+        cache = StaticCache(config=model.config, max_cache_len=64)
+        forward_hidden(model, torch.tensor([seq]), torch.arange(len(seq))[None], cache)
+        assert cache.get_seq_length() == 20
+        before = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+        keep_slots(cache, 10, torch.tensor([12, 15, 19]))
+        assert int(cache.get_seq_length()) == 13
+        order = list(range(10)) + [12, 15, 19]
+        for layer, (k, v) in zip(cache.layers, before):
+            torch.testing.assert_close(layer.keys[:, :, :13], k[:, :, order])
+            torch.testing.assert_close(layer.values[:, :, :13], v[:, :, order])
