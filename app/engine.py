@@ -5,13 +5,18 @@ a tiny model (`Engine.from_parts`) and the rest of the app stays free of tensors
 """
 from __future__ import annotations
 
+import os
 import platform
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from .settings import Settings
+
+# Bounds the tokenizer's work before the context check: the default model's context of 8192 tokens
+# holds roughly this many characters of English.
+MAX_PROMPT_CHARS = 32_000
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,21 @@ class Engine:
 
     @classmethod
     def default(cls, device: str | None = None, dtype: str | None = None) -> "Engine":
-        def load():
-            from medusa_engine.backbone import load_backbone
-            from medusa_engine.bundle import load_head_set
+        """The embedded default model with its shipped heads."""
+        from medusa_engine.backbone import load_backbone
 
-            backbone = load_backbone(None, device=device, dtype=dtype)
-            head_set = load_head_set(None, backbone)
+        return cls.for_heads(None, lambda delta: load_backbone(None, device=device, dtype=dtype, delta=delta))
+
+    @classmethod
+    def for_heads(cls, source: str | None, backbone_for: Callable[[str | None], object]) -> "Engine":
+        """The head set at `source` (a directory, "untrained", or None for the shipped default) on the
+        backbone `backbone_for(delta)` returns: delta is the set's MEDUSA-2 directory, or None."""
+
+        def load():
+            from medusa_engine.bundle import delta_for, load_head_set
+
+            backbone = backbone_for(delta_for(source))
+            head_set = load_head_set(source, backbone)
             _warm_up(backbone, head_set)
             return backbone, head_set
 
@@ -106,8 +120,17 @@ class Engine:
         """Encode the prompt and build config + tree; raises ValueError with a readable message."""
         from medusa_engine.backbone import encode_chat
         from medusa_engine.decode import check_fits
+        from medusa_engine.inputs import check_text
 
-        config = settings.decode_config()
+        check_text(prompt)
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"prompt is too long: {len(prompt)} characters, at most {MAX_PROMPT_CHARS}")
+        if system is not None:
+            check_text(system, "system prompt")
+            if len(system) > MAX_PROMPT_CHARS:
+                raise ValueError(f"system prompt is too long: {len(system)} characters, at most {MAX_PROMPT_CHARS}")
+        backend = os.environ.get("MEDUSA_LENS_BACKEND", "auto")  # "eager" turns the fast path off (debugging)
+        config = replace(settings.decode_config(), backend=backend).for_device(self.backbone.device)
         if system is not None and system == self.default_system():
             system = None  # exactly the template's own default
         ids = encode_chat(self.backbone, prompt, system)
@@ -118,10 +141,13 @@ class Engine:
 
     def tree(self, settings: Settings, width: int | None = None):
         """The tree for these settings: the calibrated tree of `width` nodes grown with at most
-        `heads_used` heads, or the top-1 chain of `heads_used` heads."""
-        heads = max(1, min(settings.heads_used, self.num_heads))
+        `heads_used` heads, or the top-1 chain of `heads_used` heads. ValueError if the head set has
+        fewer than `heads_used` heads."""
+        if settings.heads_used > self.num_heads:
+            raise ValueError(f"Heads used must be a whole number in 1..{self.num_heads} (this head set has "
+                             f"{self.num_heads} heads), got {settings.heads_used}")
         choice = "chain" if settings.tree_shape == "chain" else (settings.width if width is None else width)
-        return self.head_set.tree(choice, settings.top_k, max_depth=heads)
+        return self.head_set.tree(choice, settings.top_k, max_depth=settings.heads_used)
 
     def vanilla(self, plan: Plan) -> Iterator:
         from medusa_engine.decode import vanilla_steps
@@ -145,18 +171,3 @@ def _warm_up(backbone, head_set) -> None:
                 medusa_steps(backbone, head_set.heads, head_set.tree(16, config.top_k), ids, config)):
         for _ in gen:
             pass
-
-
-_DEFAULT: Engine | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_engine() -> Engine:
-    """The process-wide engine for the embedded default model (read-only; loaded lazily, once)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            import os
-
-            _DEFAULT = Engine.default(os.environ.get("MEDUSA_LENS_DEVICE"), os.environ.get("MEDUSA_LENS_DTYPE"))
-        return _DEFAULT

@@ -1,17 +1,17 @@
 """The Gradio Blocks: controls, the race, the step inspector, run charts, export/import."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
 
-from . import export, figures, views
-from .engine import Engine, default_engine
+from . import export, figures, files, views
+from .engines import Engines, shipped_engines
 from .race import Lane
 from .runner import new_run, race_events
-from .settings import MAX_WIDTH, PRESETS, Settings
+from .settings import MAX_NEW_TOKENS, MAX_TEMPERATURE, MAX_WIDTH, MODES, PRESETS, TREE_SHAPES, Settings
+from .stops import StopSignals
 from .sweep import sweep
 
 try:  # ZeroGPU on Spaces; a no-op elsewhere
@@ -72,10 +72,7 @@ base model's own next token, so every step emits at least one token.
 """
 
 CSS = "#summary h3 {margin: 0} .lane-stats {font-size: 1.1em}"
-
-
-def recorded_runs(runs_dir: Path = RUNS_DIR) -> list[str]:
-    return sorted(p.name for p in Path(runs_dir).glob("*.jsonl"))
+RUN_TTL_S = 6 * 3600  # a session's run is dropped this long after its last update, even if the tab stays open
 
 
 def _step_at(run: dict | None, i) -> dict | None:
@@ -91,31 +88,18 @@ def _slider(n: int, value: int) -> gr.Slider:
     return gr.Slider(minimum=1, maximum=max(n, 2), value=value)
 
 
-EXPORT_DIR = Path(tempfile.gettempdir()) / "medusa_lens_exports"
-EXPORT_TTL_S = 3600
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
 
 
-def _write_run(run: dict) -> str:
-    """Write a run for the download button (files older than an hour are pruned)."""
-    import uuid
-
-    EXPORT_DIR.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - EXPORT_TTL_S
-    for old in EXPORT_DIR.glob("*.jsonl"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass
-    return str(export.write(run, EXPORT_DIR / f"medusa-lens-run-{uuid.uuid4().hex[:8]}.jsonl"))
-
-
-def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Blocks:
-    """The app. `engine` defaults to the embedded default model, loaded lazily on first use."""
-    eng = engine or default_engine()
+def build_demo(engines: Engines | None = None, runs_dir: Path = RUNS_DIR) -> gr.Blocks:
+    """The app. `engines` defaults to the shipped head sets on the embedded default model, each
+    loaded on first use; the first head set is the default choice."""
+    engines = engines or shipped_engines()
     runs_dir = Path(runs_dir)
+    stops = StopSignals()
 
-    with gr.Blocks(title="Medusa Lens", delete_cache=(EXPORT_TTL_S, EXPORT_TTL_S)) as demo:
+    with gr.Blocks(title="Medusa Lens", delete_cache=(files.EXPORT_TTL_S, files.EXPORT_TTL_S)) as demo:
         gr.Markdown("# Medusa Lens: Medusa vs vanilla decoding, step by step")
         header = gr.Markdown("*loading the model…*", elem_id="header")
         with gr.Accordion("How Medusa works, and what each chart and number means", open=False):
@@ -131,18 +115,20 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
                     run_btn = gr.Button("Run", variant="primary", elem_id="run")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                 with gr.Row(equal_height=True):
-                    recorded = gr.Dropdown(recorded_runs(runs_dir), label="Recorded runs (replay, no compute)",
+                    recorded = gr.Dropdown(files.recorded_runs(runs_dir), label="Recorded runs (replay, no compute)",
                                            value=None, elem_id="recorded", scale=2)
                     download = gr.DownloadButton("Export run (JSONL)", value=None, elem_id="export", scale=1)
                 importer = gr.File(label="Import a run (.jsonl) into the inspector", file_types=[".jsonl"],
                                    height=100, elem_id="import")
             with gr.Column(scale=2):
+                heads_set = gr.Dropdown(list(engines.names), value=engines.default, label="Heads", elem_id="heads",
+                                        info="The head set that drafts tokens (untrained: zero-initialised heads).")
                 preset = gr.Radio(list(PRESETS), label="Presets", value=None,
                                   info="Set the knobs below; press Run to use them.")
-                mode = gr.Radio(["greedy", "typical"], value="greedy", label="Acceptance",
+                mode = gr.Radio(list(MODES), value="greedy", label="Acceptance",
                                 info="greedy: exact (same text as vanilla); typical: sampling, accepts plausible tokens.")
                 with gr.Row():
-                    temperature = gr.Slider(0.05, 2.0, 0.7, step=0.05, label="Temperature",
+                    temperature = gr.Slider(0.05, MAX_TEMPERATURE, 0.7, step=0.05, label="Temperature",
                                             info="Typical mode only: sampling temperature.")
                     epsilon = gr.Slider(0.01, 1.0, 0.09, step=0.01, label="ε (threshold)",
                                         info="Typical: accept if p_base > min(ε, α·e^−H); larger = stricter.")
@@ -154,9 +140,9 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
                     heads_used = gr.Slider(1, 4, 4, step=1, label="Heads used",
                                            info="Limits the tree depth to the first n heads.")
                 with gr.Row():
-                    tree_shape = gr.Radio(["calibrated", "chain"], value="calibrated", label="Tree shape",
+                    tree_shape = gr.Radio(list(TREE_SHAPES), value="calibrated", label="Tree shape",
                                           info="calibrated: best tree of this width; chain: top-1 of each head.")
-                    max_new = gr.Slider(8, 512, 96, step=8, label="Max new tokens",
+                    max_new = gr.Slider(8, MAX_NEW_TOKENS, 96, step=8, label="Max new tokens",
                                         info="Tokens each lane generates at most.")
 
         summary = gr.Markdown("Press **Run** to race Medusa against vanilla decoding.", elem_id="summary")
@@ -194,7 +180,9 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
         sweep_plot = gr.Plot(figures.as_plot(figures.sweep_figure([], 200)), label="Speed-up vs tree width",
                              elem_id="sweep-plot")
 
-        run_state = gr.State(None)  # per session: {"header": ..., "steps": [step dicts in race order]}
+        # per session: {"header": ..., "steps": [step dicts in race order]}; Gradio drops it RUN_TTL_S after its
+        # last update, or an hour after the session ends
+        run_state = gr.State(None, time_to_live=RUN_TTL_S)
         playing = gr.State(False)
         timer = gr.Timer(PLAY_EVERY_S, active=False)
 
@@ -203,65 +191,90 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
                       *inspector_out]
 
         # ------------------------------------------------------------------ replay / import
-        def show_run(run: dict, colour_on: bool = True, path: str | None = None):
+        def show_run(run: dict, colour_on: bool, session: str | None, path: Path | None = None):
             vals = views.replay_values(run, colour_on)
             n = max(len(vals["steps"]), 1)
-            if not (path and Path(path).resolve().is_relative_to(Path.cwd().resolve())):
-                path = _write_run(run)  # Gradio serves files under the working directory or the temp dir
+            if not (path and path.resolve().is_relative_to(Path.cwd().resolve())):
+                path = files.write_export(run, session)  # Gradio serves files under the cwd or the temp dir
             return (vals["vanilla_text"], vals["medusa_text"], vals["vanilla_stats"], vals["medusa_stats"],
-                    vals["summary"], vals["charts"], _slider(n, 1), run, path,
+                    vals["summary"], vals["charts"], _slider(n, 1), run, str(path),
                     *views.inspector(_step_at(run, 1)))
 
-        def load_recorded(name, colour_on):
+        def load_recorded(name, colour_on, request: gr.Request = None):
+            """Replay a recorded run: `name` must be one of the listed recorded runs."""
             if not name:
                 return [gr.skip()] * len(replay_out)
             try:
-                return show_run(export.read(runs_dir / name), colour_on, str(runs_dir / name))
-            except export.ExportError as err:
+                path = files.recorded_path(runs_dir, name)
+                return show_run(export.read(path), colour_on, _session(request), path)
+            except (files.FileRefused, export.ExportError) as err:
                 raise gr.Error(f"{name}: {err}")
 
-        def import_run(file, colour_on):
+        def import_run(file, colour_on, request: gr.Request = None):
+            """Show an imported run: `file` must be the upload Gradio stored in its upload folder."""
             if file is None:
                 return [gr.skip()] * len(replay_out)
             try:
-                return show_run(export.read(file), colour_on)
+                path = files.uploaded_path(file, demo.GRADIO_CACHE)
+                return show_run(export.read(path), colour_on, _session(request))
+            except files.FileRefused as err:
+                raise gr.Error(str(err))
             except export.ExportError as err:
                 raise gr.Error(f"cannot import {Path(file).name}: {err}")
 
-        def on_load(colour_on):
-            names = recorded_runs(runs_dir)
+        def on_load(colour_on, request: gr.Request = None):
+            names = files.recorded_runs(runs_dir)
             if not names:
                 return [gr.skip()] * len(replay_out) + [gr.skip()]
             try:
                 first = runs_dir / names[0]
-                return [*show_run(export.read(first), colour_on, str(first)), gr.Dropdown(value=names[0])]
+                return [*show_run(export.read(first), colour_on, _session(request), first),
+                        gr.Dropdown(value=names[0])]
             except export.ExportError:
                 return [gr.skip()] * len(replay_out) + [gr.skip()]
 
-        def on_load_model():
-            info = eng.info()
+        def show_heads(name):
+            """Header, default system prompt, heads-used slider and colours for head set `name` (loads it)."""
+            try:
+                eng = engines.get(name)
+                info = eng.info()
+            except ValueError as err:
+                raise gr.Error(str(err))
             return (views.header_markdown(info), gr.Textbox(value=eng.default_system()),
                     gr.Slider(maximum=info["num_heads"], value=info["num_heads"]),
                     gr.HighlightedText(color_map=views.color_map(info["num_heads"])))
 
+        def end_session(request: gr.Request):
+            """The session ended (tab closed): delete its exports now; Gradio drops its state later."""
+            files.drop_session(_session(request))
+
+        heads_out = [header, system, heads_used, m_text]
         demo.load(on_load, [colour], [*replay_out, recorded], api_visibility="private")
-        demo.load(on_load_model, None, [header, system, heads_used, m_text], api_visibility="private")
+        demo.load(show_heads, [heads_set], heads_out, api_visibility="private")
+        demo.unload(end_session)
         recorded.input(load_recorded, [recorded, colour], replay_out, api_visibility="private")
         importer.upload(import_run, [importer, colour], replay_out, api_visibility="private")
+        # choosing a head set may load a model and warm it up: compute, so it waits for the device
+        heads_set.input(show_heads, [heads_set], heads_out, api_visibility="private", concurrency_limit=1,
+                        concurrency_id="compute")
 
         # ------------------------------------------------------------------ the race
         @GPU(duration=120)
-        def run_race(prompt_text, system_text, mode_v, temp_v, eps_v, alpha_v, width_v, heads_v, shape_v, max_v,
-                     colour_on):
-            """Race vanilla and Medusa decoding on one prompt; streams both lanes and the inspector."""
+        def run_race(prompt_text, system_text, heads_name, mode_v, temp_v, eps_v, alpha_v, width_v, heads_v, shape_v,
+                     max_v, colour_on, request: gr.Request = None):
+            """Race vanilla and Medusa decoding on one prompt with head set `heads_name`; streams both lanes,
+            the inspector and (first) the header of the engine that runs. Inputs arrive unprocessed: every
+            value is validated here, and a bad one ends the run with a gr.Error naming it."""
             t_start = time.perf_counter()
             try:
                 settings = Settings.from_ui(mode_v, temp_v, eps_v, alpha_v, width_v, heads_v, shape_v, max_v)
+                eng = engines.get(heads_name)
                 plan = eng.plan(prompt_text, system_text or None, settings)
             except ValueError as err:
                 raise gr.Error(str(err))
             run = new_run(eng, plan)
             info = run["header"]
+            header_md = views.header_markdown(info)
             lanes = {"vanilla": Lane("vanilla"), "medusa": Lane("medusa")}
             last_text = last_fig = 0.0
             every_s = MIN_EVERY_S
@@ -270,8 +283,11 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
             t0 = time.perf_counter()
             engine_ms = ui_ms = stream_ms = 0.0  # wall time in the engine's generators / our UI code / Gradio
             events = race_events(eng, plan)
+            stop = stops.arm(_session(request))
             try:
                 while True:
+                    if stop.is_set():
+                        return  # Stop: no further engine step (Gradio's cancel ends the stream)
                     t_a = time.perf_counter()
                     try:
                         lane, step, _clocks = next(events)
@@ -299,7 +315,8 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
                         slider = _slider(len(mst), len(mst))
                     out = (lanes["vanilla"].text, views.highlight(mst, colour_on), views.lane_stats(lanes["vanilla"]),
                            views.lane_stats(lanes["medusa"], True), views.summary(lanes, settings.mode),
-                           gr.skip(), slider, run, None if first else gr.skip(), *figs)  # no stale export
+                           gr.skip(), slider, run, None if first else gr.skip(), *figs,  # no stale export
+                           header_md if first else gr.skip())
                     t_y = time.perf_counter()
                     ui_ms += (t_y - now) * 1e3
                     yield out
@@ -316,22 +333,30 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
                          f"{100 * outside:.1f}% of it outside the engine's compute (tracing "
                          f"{100 * (engine_ms - compute_ms) / wall_ms:.1f}%, figures/text "
                          f"{100 * ui_ms / wall_ms:.1f}%, streaming {100 * stream_ms / wall_ms:.1f}%) · "
-                         f"{info['device']}, {info['dtype']}")
+                         f"{info['device']}, {info['dtype']}, {plan.config.backend} decoder")
                 mst = lanes["medusa"].steps
                 n = max(len(mst), 1)
                 yield (lanes["vanilla"].text, views.highlight(mst, colour_on), views.lane_stats(lanes["vanilla"]),
                        views.lane_stats(lanes["medusa"], True), views.summary(lanes, settings.mode, extra=extra),
-                       figures.as_plot(figures.run_charts(mst)), _slider(n, n), run, _write_run(run),
-                       *views.inspector(mst[-1] if mst else None))
+                       figures.as_plot(figures.run_charts(mst)), _slider(n, n), run,
+                       files.write_export(run, _session(request)), *views.inspector(mst[-1] if mst else None),
+                       header_md)
             finally:
                 events.close()  # closes both engine generators (frees their KV caches)
+                stops.release(_session(request), stop)
 
-        race_inputs = [prompt, system, mode, temperature, epsilon, alpha, width, heads_used, tree_shape, max_new, colour]
-        race_outputs = [v_text, m_text, v_stats, m_stats, summary, charts, step_slider, run_state, download,
-                        *inspector_out]
+        race_inputs = [prompt, system, heads_set, mode, temperature, epsilon, alpha, width, heads_used, tree_shape,
+                       max_new, colour]
+        race_outputs = [*replay_out, header]
         run_event = gr.on([run_btn.click, prompt.submit], run_race, race_inputs, race_outputs, api_name="race",
                           concurrency_limit=1, concurrency_id="compute", show_progress="minimal",
-                          trigger_mode="once")
+                          trigger_mode="once", preprocess=False)
+
+        def request_stop(request: gr.Request):
+            """Stop this session's race before its next engine step (API clients: call this, then cancel)."""
+            stops.stop(_session(request))
+
+        stop_btn.click(request_stop, None, None, api_name="stop", queue=False)
         stop_btn.click(None, None, None, cancels=[run_event], api_visibility="private")
 
         # ------------------------------------------------------------------ step inspector (no compute)
@@ -390,19 +415,20 @@ def build_demo(engine: Engine | None = None, runs_dir: Path = RUNS_DIR) -> gr.Bl
 
         # ------------------------------------------------------------------ sweep (compute)
         @GPU(duration=300)
-        def run_sweep(prompt_text, system_text, heads_v):
+        def run_sweep(prompt_text, system_text, heads_name, heads_v):
             """Measured speed-up of 32-token greedy decodes at tree widths 1..64 (streams one point per width)."""
             try:
-                settings = Settings(heads_used=int(heads_v), max_new_tokens=32)
+                settings = Settings(heads_used=heads_v, max_new_tokens=32)
+                eng = engines.get(heads_name)
                 plan = eng.plan(prompt_text, system_text or None, settings)
             except ValueError as err:
                 raise gr.Error(str(err))
             for results in sweep(eng, plan):
                 yield figures.as_plot(figures.sweep_figure(results))
 
-        sweep_event = sweep_btn.click(run_sweep, [prompt, system, heads_used], [sweep_plot], api_name="sweep",
-                                      concurrency_limit=1, concurrency_id="compute", show_progress="minimal",
-                                      trigger_mode="once")
+        sweep_event = sweep_btn.click(run_sweep, [prompt, system, heads_set, heads_used], [sweep_plot],
+                                      api_name="sweep", concurrency_limit=1, concurrency_id="compute",
+                                      show_progress="minimal", trigger_mode="once", preprocess=False)
         stop_btn.click(None, None, None, cancels=[sweep_event], api_visibility="private")
 
     demo.queue(max_size=20)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from .backbone import BackboneError
-from .cli_args import add_decode_args
+from .cli_args import add_backend_arg, add_decode_args
 from .decode import DecodeError
 from .heads import HeadsError
 from .tree import TreeError
@@ -17,7 +17,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     summary = generate(args.prompt, model=args.model, heads=args.heads, tree=args.tree, vanilla=args.vanilla,
                        mode=args.mode, temperature=args.temperature, epsilon=args.epsilon, alpha=args.alpha,
-                       max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype, system=args.system,
+                       max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device, dtype=args.dtype, system=args.system,
                        on_text=None if args.json else lambda t: print(t, end="", flush=True))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
@@ -33,6 +33,7 @@ def _cmd_tree_cost(args: argparse.Namespace) -> int:
 
     from .backbone import load_backbone
     from .bundle import load_head_set
+    from .decoder import choose_backend
     from .tree_cost import measure
 
     if args.threads:
@@ -40,11 +41,13 @@ def _cmd_tree_cost(args: argparse.Namespace) -> int:
     backbone = load_backbone(args.model, device=args.device, dtype=args.dtype)
     head_set = load_head_set(args.heads, backbone)
     trees = {f"tree {n}": head_set.tree(n) for n in args.sizes}
-    results = measure(backbone, trees, prefix_len=args.prefix, reps=args.reps)
+    backend = choose_backend(args.backend, backbone.device)
+    results = measure(backbone, trees, prefix_len=args.prefix, reps=args.reps, backend=backend)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{backbone.name} on {backbone.device} ({str(backbone.dtype)[6:]}, {torch.get_num_threads()} threads), "
+        print(f"{backbone.name} on {backbone.device} ({str(backbone.dtype)[6:]}, {torch.get_num_threads()} threads, "
+              f"{backend} backend), "
               f"prefix {args.prefix} tokens, median of {args.reps}")
         for name, r in results.items():
             print(f"  {name:>14}: {r['ms']:8.1f} ms  x{r['ratio']:.2f}")
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     cost.add_argument("--json", action="store_true")
     for flag in ("--model", "--heads", "--device", "--dtype"):
         cost.add_argument(flag, default=None)
+    add_backend_arg(cost)
     cost.set_defaults(func=_cmd_tree_cost)
     from .bench import add_parser as add_bench_parser
     from .train.cli import add_parsers as add_train_parsers

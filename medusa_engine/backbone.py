@@ -11,7 +11,6 @@ import importlib.util
 import inspect
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import torch
@@ -110,7 +109,10 @@ def load_backbone(
     backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .inputs import check_device
+
     source = resolve_source(model)
+    check_device(str(device) if device is not None else None)
     dev = torch.device(device) if device is not None else default_device()
     dt = parse_dtype(dtype) if dtype is not None else default_dtype(dev)
     path = Path(source)
@@ -138,6 +140,9 @@ def load_backbone(
                 f"or .gguf file, or check the id and your network."
             ) from err
         raise BackboneError(f"cannot load '{source}': {err}") from err
+    except Exception as err:  # e.g. safetensors' SafetensorError on a truncated file
+        raise BackboneError(f"cannot load '{source}': its files look corrupt or truncated "
+                            f"({err.__class__.__name__}: {err})") from err
     lm.to(dev).eval()
     for p in lm.parameters():
         p.requires_grad_(False)
@@ -226,10 +231,14 @@ def encode_chat(backbone: Backbone, prompt: str, system: str | None = None) -> l
     return tok(text)["input_ids"]
 
 
-@cache
-def _cache_kwarg(forward) -> str:
-    params = inspect.signature(forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+_CACHE_KWARG: dict[type, str] = {}  # a plain dict, not functools.cache: torch.compile traces through it
+
+
+def _cache_kwarg(decoder_type: type) -> str:
+    if decoder_type not in _CACHE_KWARG:
+        params = inspect.signature(decoder_type.forward).parameters
+        _CACHE_KWARG[decoder_type] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_KWARG[decoder_type]
 
 
 def forward_hidden(
@@ -242,7 +251,7 @@ def forward_hidden(
     """Run the decoder stack (no lm_head) and return the last hidden states (1, q, d), updating `cache`.
     The only place that knows how this transformers version names its cache argument."""
     decoder = model.get_decoder()
-    kwargs = {_cache_kwarg(type(decoder).forward): cache}
+    kwargs = {_cache_kwarg(type(decoder)): cache}
     out = decoder(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
                   use_cache=True, **kwargs)
     return out.last_hidden_state

@@ -39,11 +39,13 @@ class BenchError(ValueError):
     """A bad prompt file or benchmark setting; the message says which and why."""
 
 
-def load_prompts(path: str | Path, limit: int | None = None) -> list[dict]:
-    """MT-Bench JSONL: one object per line with `turns` (turns[0] is the prompt), `question_id`, `category`."""
+def load_prompts(path: str | Path, limit: int | None = None, per_category: int | None = None) -> list[dict]:
+    """MT-Bench JSONL: one object per line with `turns` (turns[0] is the prompt), `question_id`, `category`.
+    `per_category`: the first N prompts of each category (in file order); `limit`: then the first N."""
     path = Path(path)
-    if limit is not None and limit < 1:
-        raise BenchError(f"limit must be a positive integer, got {limit}")
+    for name, value in (("limit", limit), ("per_category", per_category)):
+        if value is not None and value < 1:
+            raise BenchError(f"{name} must be a positive integer, got {value}")
     if not path.is_file():
         raise BenchError(f"prompts file not found: {path}")
     prompts = []
@@ -61,6 +63,14 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[dict]:
                         "prompt": turns[0]})
     if not prompts:
         raise BenchError(f"{path} holds no prompts")
+    if per_category is not None:
+        counts: dict[str, int] = {}
+        kept = []
+        for p in prompts:
+            counts[p["category"]] = counts.get(p["category"], 0) + 1
+            if counts[p["category"]] <= per_category:
+                kept.append(p)
+        prompts = kept
     return prompts[:limit]
 
 
@@ -205,6 +215,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmark Medusa vs vanilla (vs HF generate) on MT-Bench prompts")
     p.add_argument("--prompts", default=str(DEFAULT_PROMPTS), help="MT-Bench-style .jsonl (default: shipped MT-Bench)")
     p.add_argument("--limit", type=int, default=None, help="first N prompts only")
+    p.add_argument("--per-category", type=int, default=None, help="first N prompts of each category only")
     add_decode_args(p, max_new_tokens=128)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--no-hf", action="store_true", help="skip the HF generate reference")
@@ -217,26 +228,28 @@ def main(args: argparse.Namespace) -> int:
     from .bundle import delta_for, load_head_set
 
     config = DecodeConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                          epsilon=args.epsilon, alpha=args.alpha)
+                          epsilon=args.epsilon, alpha=args.alpha, backend=args.backend)
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"threads must be a positive integer, got {args.threads}")
-    prompts = load_prompts(args.prompts, args.limit)
+    prompts = load_prompts(args.prompts, args.limit, args.per_category)
     if not Path(args.json).resolve().parent.is_dir():
         raise BenchError(f"cannot write {args.json}: its directory does not exist")
     if args.threads:
         torch.set_num_threads(args.threads)
     backbone = load_backbone(args.model, device=args.device, dtype=args.dtype, delta=delta_for(args.heads))
     head_set = load_head_set(args.heads, backbone)
+    config = config.for_device(backbone.device)
     tree = head_set.tree(args.tree, config.top_k)
     result = run_bench(backbone, head_set.heads, tree, prompts, config, hf=not args.no_hf)
-    settings = {"prompts_file": str(args.prompts), "limit": args.limit, "tree": args.tree, "tree_size": tree.size,
+    settings = {"prompts_file": str(args.prompts), "limit": args.limit, "per_category": args.per_category,
+                "tree": args.tree, "tree_size": tree.size,
                 "heads_calibrated": head_set.calibrated, "hf_reference": "hf" in result["per_prompt"][0],
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")} | config.as_dict()
     out = {"settings": settings, "environment": environment(backbone, head_set.name)} | result
     Path(args.json).write_text(json.dumps(out, indent=2))
     env = out["environment"]
-    print(f"bench: {env['model']} | heads {env['heads']} | tree {tree.size} | {config.mode} | {env['device']} "
-          f"{env['dtype']} | {env['threads']} threads | max_new_tokens {config.max_new_tokens}")
+    print(f"bench: {env['model']} | heads {env['heads']} | tree {tree.size} | {config.mode} | {config.backend} "
+          f"backend | {env['device']} {env['dtype']} | {env['threads']} threads | max_new_tokens {config.max_new_tokens}")
     print(table(result))
     print(f"wrote {args.json}", file=sys.stderr)
     return 0

@@ -22,3 +22,14 @@ def keep_slots(cache, start: int, slots: torch.Tensor) -> None:
         else:  # DynamicLayer: the tensor length is the cache length
             layer.keys = layer.keys[:, :, : start + n]
             layer.values = layer.values[:, :, : start + n]
+
+
+def new_static_cache(model: torch.nn.Module, length: int, dtype: torch.dtype, device: torch.device):
+    """A StaticCache of `length` positions, allocated now (a captured graph needs its addresses fixed)."""
+    from transformers import StaticCache
+
+    config = model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    cache = StaticCache(config=config, max_cache_len=length)
+    cache.early_initialization(1, config.num_key_value_heads, head_dim, dtype, device)
+    return cache

@@ -16,3 +16,10 @@ def add_decode_args(p: argparse.ArgumentParser, max_new_tokens: int = 256) -> No
     p.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, bfloat16 on GPU)")
+    add_backend_arg(p)
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "eager", "static", "compiled"], default="auto",
+                   help="decoder backend: eager (DynamicCache), static (preallocated cache, fixed shapes), "
+                        "compiled (static + torch.compile); auto: compiled on CUDA, eager on CPU")

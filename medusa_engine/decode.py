@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable, Iterator
 
 import torch
 
 from .accept import accept
-from .backbone import Backbone, forward_hidden, new_cache
-from .cache import keep_slots
+from .backbone import Backbone
+from .decoder import BACKENDS, choose_backend, make_decoder
 from .heads import MedusaHeads
 from .trace import RunSummary, Step, Timing, TreeNode
 from .tree import TreeSpec
@@ -38,6 +38,7 @@ class DecodeConfig:
     alpha: float | None = None
     top_k: int = 10
     seed: int = 0  # vanilla's sampling in typical mode
+    backend: str = "auto"  # decoder backend (see decoder.py); "auto": the fast path where it pays
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,10 +57,16 @@ class DecodeConfig:
             raise DecodeError(f"epsilon must lie in (0, 1], got {self.epsilon}")
         if self.alpha is not None and not 0 < self.alpha <= 1:
             raise DecodeError(f"alpha must lie in (0, 1], got {self.alpha}")
+        if self.backend not in ("auto",) + BACKENDS:
+            raise DecodeError(f"backend must be 'auto' or one of {BACKENDS}, got {self.backend!r}")
 
     @property
     def alpha_value(self) -> float:
         return self.alpha if self.alpha is not None else math.sqrt(self.epsilon)
+
+    def for_device(self, device: torch.device) -> "DecodeConfig":
+        """This config with "auto" resolved to the backend that will run on `device`."""
+        return replace(self, backend=choose_backend(self.backend, device))
 
     def as_dict(self) -> dict:
         return asdict(self) | {"alpha": self.alpha_value}
@@ -97,11 +104,9 @@ def check_fits(backbone: Backbone, prompt_ids: list[int], config: DecodeConfig, 
                           f"shorten the prompt or lower max_new_tokens")
 
 
-def _prefill(backbone: Backbone, prompt_ids: list[int], cache) -> tuple[torch.Tensor, torch.Tensor]:
+def _prefill(backbone: Backbone, prompt_ids: list[int], decoder) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the prompt; return the last hidden state (d,) and the base logits after it (V,)."""
-    ids = torch.tensor([prompt_ids], device=backbone.device)
-    pos = torch.arange(len(prompt_ids), device=backbone.device)[None]
-    hidden = forward_hidden(backbone.model, ids, pos, cache)[0, -1]  # (d,)
+    hidden = decoder.prefill(prompt_ids)[-1]  # (d,)
     return hidden, backbone.model.get_output_embeddings()(hidden)
 
 
@@ -126,12 +131,20 @@ def _finish(tokens: list[int], produced: int, config: DecodeConfig, eos: tuple[i
 def vanilla_steps(backbone: Backbone, prompt_ids: list[int], config: DecodeConfig) -> Iterator[Step]:
     """One token per forward. Greedy in greedy mode; sampling at `temperature` in typical mode."""
     check_fits(backbone, prompt_ids, config)
-    dev, model = backbone.device, backbone.model
-    lm_head = model.get_output_embeddings()
-    cache = new_cache(model)
+    decoder = make_decoder(backbone, choose_backend(config.backend, backbone.device),
+                           len(prompt_ids) + config.max_new_tokens, 1)
+    try:
+        yield from _vanilla(backbone, decoder, prompt_ids, config)
+    finally:
+        decoder.close()
+
+
+def _vanilla(backbone: Backbone, decoder, prompt_ids: list[int], config: DecodeConfig) -> Iterator[Step]:
+    dev = backbone.device
+    lm_head = backbone.model.get_output_embeddings()
     gen = torch.Generator(device=dev).manual_seed(config.seed)
     t0 = clock(dev)
-    _, logits = _prefill(backbone, prompt_ids, cache)
+    _, logits = _prefill(backbone, prompt_ids, decoder)
     yield _prefill_step("vanilla", (clock(dev) - t0) * 1e3)
     detok, produced, pos = Detokenizer(backbone.tokenizer), 0, len(prompt_ids)
     for index in range(1, config.max_new_tokens + 1):
@@ -144,8 +157,8 @@ def vanilla_steps(backbone: Backbone, prompt_ids: list[int], config: DecodeConfi
         token_id = int(token)  # host sync: the one per step
         tokens, stop = _finish([token_id], produced, config, backbone.eos_token_ids)
         if stop is None:
-            hidden = forward_hidden(model, token.view(1, 1), torch.tensor([[pos]], device=dev), cache)
-            logits = lm_head(hidden[0, -1])
+            hidden = decoder.step(token.view(1), torch.tensor([pos], device=dev), pos)  # (1, d)
+            logits = lm_head(hidden[0])
             pos += 1
         ms = (clock(dev) - t0) * 1e3
         produced += 1
@@ -162,16 +175,25 @@ def medusa_steps(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt_
     KV compaction. The next step's root logits and head input come from the same forward."""
     tree.check_fits(heads.num_heads, config.top_k)
     check_fits(backbone, prompt_ids, config, tree.size)
-    dev, model = backbone.device, backbone.model
-    lm_head = model.get_output_embeddings()
+    decoder = make_decoder(backbone, choose_backend(config.backend, backbone.device),
+                           len(prompt_ids) + config.max_new_tokens + tree.size, tree.size)
+    try:
+        yield from _medusa(backbone, decoder, heads, tree, prompt_ids, config)
+    finally:
+        decoder.close()
+
+
+def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, prompt_ids: list[int],
+            config: DecodeConfig) -> Iterator[Step]:
+    dev = backbone.device
+    lm_head = backbone.model.get_output_embeddings()
     buf = tree.buffers(config.top_k, dev)
     parents = torch.tensor([0] + tree.parents[1:], device=dev)  # (L,) root's parent is itself
     minus_inf = torch.finfo(backbone.dtype).min
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
-    cache = new_cache(model)
     t0 = clock(dev)
-    hidden, root_logits = _prefill(backbone, prompt_ids, cache)
+    hidden, root_logits = _prefill(backbone, prompt_ids, decoder)
     yield _prefill_step("medusa", (clock(dev) - t0) * 1e3)
     detok, texts = Detokenizer(backbone.tokenizer), _TokenTexts(backbone.tokenizer)
     produced, pos, index = 0, len(prompt_ids), 0
@@ -183,8 +205,7 @@ def medusa_steps(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt_
         root = root_logits.argmax()
         tree_tokens = torch.cat([root[None], head_tokens.flatten()])[buf.flat_index]  # (L,)
         t1 = clock(dev)
-        bias = torch.cat([torch.zeros(tree.size, pos, dtype=backbone.dtype, device=dev), tree_bias], dim=1)
-        h = forward_hidden(model, tree_tokens[None], (pos + buf.depths)[None], cache, bias[None, None])[0]  # (L, d)
+        h = decoder.step(tree_tokens, pos + buf.depths, pos, tree_bias)  # (L, d)
         logits = lm_head(h)  # (L, V)
         t2 = clock(dev)
         acc = accept(logits, tree_tokens, parents, buf.rows, buf.row_lengths, config.mode,
@@ -193,7 +214,7 @@ def medusa_steps(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt_
         best, n_acc, *row_tokens = picked.tolist()  # host sync: the one per step
         t3 = clock(dev)
         chosen = buf.rows[best, : n_acc + 1]  # (n+1,) node ids, root first
-        keep_slots(cache, pos, chosen + pos)
+        decoder.keep(pos, chosen + pos)
         last = chosen[-1]
         hidden, next_root_logits = h[last], logits[last]
         pos += n_acc + 1

@@ -6,6 +6,7 @@ from typing import Callable
 from .backbone import encode_chat, load_backbone
 from .bundle import delta_for, load_head_set
 from .decode import DecodeConfig, environment, medusa_steps, summarize, vanilla_steps
+from .inputs import check_device, check_text
 from .trace import RunSummary
 
 
@@ -15,6 +16,10 @@ def generate(prompt: str, *, model: str | None = None, heads: str | None = None,
     """Decode `prompt` (chat template applied) and return the run summary; `decode` holds
     DecodeConfig fields. `on_text` receives each step's new text as it is produced."""
     config = DecodeConfig(**{k: v for k, v in decode.items() if v is not None})
+    check_text(prompt)
+    if system is not None:
+        check_text(system, "system prompt")
+    check_device(device)
     backbone = load_backbone(model, device=device, dtype=dtype, delta=delta_for(heads))
     prompt_ids = encode_chat(backbone, prompt, system)
     if vanilla:

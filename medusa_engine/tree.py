@@ -38,6 +38,12 @@ class TreeSpec:
 
     @classmethod
     def from_paths(cls, paths) -> "TreeSpec":
+        """A tree from a list of paths, each a list of integer ranks (as in a JSON tree file)."""
+        if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (list, tuple)) for p in paths):
+            raise TreeError("a tree must be a list of paths, each a list of ranks, e.g. [[0], [1], [0, 0]]")
+        for p in paths:
+            if not all(isinstance(r, int) and not isinstance(r, bool) for r in p):
+                raise TreeError(f"path {list(p)} must hold whole-number ranks")
         return cls(tuple(tuple(int(r) for r in p) for p in paths))
 
     @property

@@ -1,48 +1,54 @@
 """What a tree costs: the time of one tree-verify forward (with lm_head) against a one-token step,
-at a fixed prefix length, medians over repetitions. The answer decides the best tree width on a device."""
+at a fixed prefix length, medians over repetitions, on a given decoder backend. The answer decides
+the best tree width on a device."""
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
-from .backbone import Backbone, forward_hidden, new_cache
-from .cache import keep_slots
+from .backbone import Backbone
+from .decode import clock
+from .decoder import make_decoder
 from .tree import TreeSpec
 
 
 @torch.inference_mode()
-def measure(backbone: Backbone, trees: dict[str, TreeSpec], prefix_len: int = 256, reps: int = 12) -> dict:
-    """Median ms of a forward over each tree (and of a plain one-token step), and its ratio to the latter."""
-    dev, model = backbone.device, backbone.model
-    lm_head = model.get_output_embeddings()
-    prefix = torch.randint(3, backbone.vocab_size, (1, prefix_len), device=dev)
-    cache = new_cache(model)
-    forward_hidden(model, prefix, torch.arange(prefix_len, device=dev)[None], cache)
+def measure(backbone: Backbone, trees: dict[str, TreeSpec], prefix_len: int = 256, reps: int = 12,
+            backend: str = "eager") -> dict:
+    """Median ms of a forward over each tree (and of a plain one-token step), and its ratio to the latter.
+    The first two calls of each shape are warm-up (and compile, on the compiled backend)."""
+    dev = backbone.device
+    lm_head = backbone.model.get_output_embeddings()
+    prefix = torch.randint(3, backbone.vocab_size, (prefix_len,)).tolist()
     minus_inf = torch.finfo(backbone.dtype).min
+    empty = torch.empty(0, dtype=torch.long, device=dev)
 
-    def timed(tokens, positions, mask) -> float:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        lm_head(forward_hidden(model, tokens, positions, cache, mask))
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        ms = (time.perf_counter() - t0) * 1e3
-        keep_slots(cache, prefix_len, torch.empty(0, dtype=torch.long, device=dev))  # rewind to the prefix
-        return ms
+    def median_ms(tree: TreeSpec | None) -> float:
+        size = tree.size if tree is not None else 1
+        decoder = make_decoder(backbone, backend, prefix_len + size, size)
+        try:
+            decoder.prefill(prefix)
+            tokens = torch.randint(3, backbone.vocab_size, (size,), device=dev)
+            if tree is None:
+                positions, bias = torch.tensor([prefix_len], device=dev), None
+            else:
+                buf = tree.buffers(10, dev)
+                positions = prefix_len + buf.depths
+                bias = torch.zeros(size, size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
+            times = []
+            for _ in range(reps + 2):
+                t0 = clock(dev)
+                lm_head(decoder.step(tokens, positions, prefix_len, bias))
+                times.append((clock(dev) - t0) * 1e3)
+                decoder.keep(prefix_len, empty)  # rewind to the prefix
+            return statistics.median(times[2:])
+        finally:
+            decoder.close()
 
-    results = {}
-    one = torch.randint(3, backbone.vocab_size, (1, 1), device=dev)
-    base = [timed(one, torch.tensor([[prefix_len]], device=dev), None) for _ in range(reps + 2)][2:]
-    results["1-token step"] = {"ms": statistics.median(base), "ratio": 1.0}
+    base = median_ms(None)
+    results = {"1-token step": {"nodes": 1, "ms": base, "ratio": 1.0}}
     for name, tree in trees.items():
-        buf = tree.buffers(10, dev)
-        bias = torch.zeros(tree.size, prefix_len + tree.size, dtype=backbone.dtype, device=dev)
-        bias[:, prefix_len:].masked_fill_(~buf.mask, minus_inf)
-        tokens = torch.randint(3, backbone.vocab_size, (1, tree.size), device=dev)
-        times = [timed(tokens, (prefix_len + buf.depths)[None], bias[None, None]) for _ in range(reps + 2)][2:]
-        results[name] = {"nodes": tree.size, "ms": statistics.median(times),
-                         "ratio": statistics.median(times) / results["1-token step"]["ms"]}
+        ms = median_ms(tree)
+        results[name] = {"nodes": tree.size, "ms": ms, "ratio": ms / base}
     return results

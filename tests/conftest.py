@@ -1,6 +1,9 @@
 """Shared fixtures: a tiny random Llama backbone (milliseconds) and the real embedded default (seconds)."""
 from __future__ import annotations
 
+import contextlib
+import io
+
 import pytest
 import torch
 
@@ -56,3 +59,16 @@ def tiny() -> Backbone:
 def real() -> Backbone:
     """The embedded default model (SmolLM2-135M-Instruct) in float32 on CPU."""
     return load_backbone(None, device="cpu", dtype="float32")
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """`python -m medusa_engine ARGV` in-process: (exit code, stderr)."""
+    from medusa_engine.__main__ import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, err.getvalue()

@@ -27,12 +27,12 @@ def url():
         pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
     from test_app_helpers import launched
 
-    from app.engine import Engine
+    from app.engines import Engines
     from app.ui import build_demo
 
-    engine = Engine.default("cpu", "float32")
-    engine.parts  # load before the clock starts (a Space loads at start-up too)
-    demo = build_demo(engine)
+    engines = Engines.shipped(device="cpu", dtype="float32")
+    engines.get(engines.default).parts  # load before the clock starts (a Space loads at start-up too)
+    demo = build_demo(engines)
     yield launched(demo)
     demo.close()
 
@@ -48,6 +48,8 @@ def test_browser_race_scrub_and_panels(url):
             page.goto(url)
             # the header (model loaded) and the first recorded run (replay, no compute) show up on load
             expect(page.locator("#header")).to_contain_text("SmolLM2", timeout=60_000)
+            expect(page.locator("#header")).to_contain_text(re.compile(r"heads\s+smollm2-135m-medusa1"))  # the default
+            expect(page.locator("#heads input")).to_have_value("smollm2-135m-medusa1")
             expect(page.locator("#tree-plot .js-plotly-plot")).to_have_count(1, timeout=30_000)
             page.get_by_label("number input for Max new tokens").fill(str(MAX_NEW))
             page.get_by_label("number input for Max new tokens").press("Enter")
@@ -85,6 +87,10 @@ def test_browser_race_scrub_and_panels(url):
             page.locator("#play").click()
             expect(page.locator("#step-caption")).to_contain_text("step 3 ", timeout=15_000)
             page.locator("#play").click()
+            # another head set from the allow-list: choosing it loads it, and the header follows
+            page.locator("#heads input").click()
+            page.get_by_role("option", name="untrained").click()
+            expect(page.locator("#header")).to_contain_text(re.compile(r"heads\s+untrained"), timeout=60_000)
 
             share = float(re.search(r"([\d.]+)% of it outside the engine", summary).group(1))
             metrics = {"first_token_ms_browser": round(first_token_ms), "race_total_s_browser": round(total_s, 2),

@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_app_helpers import launched, tiny_engine
+from test_app_helpers import TINY_HEADS, launched, tiny_engine, tiny_engines
 
 from app.ui import build_demo
 
 ROOT = Path(__file__).resolve().parent.parent
-# prompt, system, mode, temperature, epsilon, alpha, width, heads used, tree shape, max new tokens, colour
-ARGS = ("hello there", "", "greedy", 0.7, 0.09, 0.0, 16, 4, "calibrated")
+# prompt, system, heads, mode, temperature, epsilon, alpha, width, heads used, tree shape, max new tokens, colour
+ARGS = ("hello there", "", TINY_HEADS, "greedy", 0.7, 0.09, 0.0, 16, 4, "calibrated")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def app():
     from gradio_client import Client
 
     engine = tiny_engine(recording=True, delay_s=0.01)
-    demo = build_demo(engine)
+    demo = build_demo(tiny_engines(engine))
     url = launched(demo)
     yield engine, Client(url, verbose=False)
     demo.close()
@@ -34,27 +34,30 @@ def test_race_endpoint_streams_and_finishes(app):
     updates = list(job)
     assert len(updates) >= 3
     (v_text, m_text, v_stats, m_stats, summary, charts, slider, download, tree, heads, accept, mask,
-     caption) = job.result()
+     caption, header) = job.result()
     assert v_text and m_text and "tokens/s" in v_stats and "tokens/step" in m_stats
     assert "speed-up" in summary and "identical to vanilla" in summary and "outside the engine" in summary
     assert "".join(seg["token"] for seg in m_text) == v_text  # greedy: the same text
     for plot in (charts, tree, heads, accept, mask):
         assert plot and plot["type"] == "plotly"
     assert "step" in caption
+    assert f"**heads** `{TINY_HEADS}`" in header  # the header names the head set that ran
     assert Path(download).is_file() and Path(download).read_text().startswith('{"format":"medusa-lens-run"')
     assert all(g.gi_frame is None for g in engine.generators)  # both lanes finished and closed
 
 
 def test_typical_mode_runs_and_says_texts_need_not_match(app):
     _, client = app
-    out = client.predict("hello there", "", "typical", 1.0, 0.3, 0.0, 8, 2, "calibrated", 24, True, api_name="/race")
+    out = client.predict("hello there", "", TINY_HEADS, "typical", 1.0, 0.3, 0.0, 8, 2, "calibrated", 24, True,
+                         api_name="/race")
     assert out[0] and "not expected to match" in out[4]
 
 
 def test_bad_settings_give_a_clear_error(app):
     _, client = app
     with pytest.raises(Exception, match="temperature must be > 0|prompt is empty"):
-        client.predict("  ", "", "greedy", 0.7, 0.09, 0.0, 16, 4, "calibrated", 32, True, api_name="/race")
+        client.predict("  ", "", TINY_HEADS, "greedy", 0.7, 0.09, 0.0, 16, 4, "calibrated", 32, True,
+                       api_name="/race")
 
 
 def test_cancel_stops_between_steps_and_closes_the_generators(app):
@@ -89,7 +92,7 @@ def test_sweep_endpoint_measures_every_width(app):
     import json
 
     _, client = app
-    plot = client.predict("hello there", "", 4, api_name="/sweep")
+    plot = client.predict("hello there", "", TINY_HEADS, 4, api_name="/sweep")
     fig = json.loads(plot["plot"])
     assert fig["data"][0]["x"] == [1, 4, 8, 16, 32, 64]
     assert all(v > 0 for v in fig["data"][0]["y"])

@@ -1,38 +1,51 @@
 """The Blocks' no-compute listeners (replay, import, scrub, presets), called directly."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
-from test_app_helpers import run_steps, tiny_engine
+from test_app_helpers import run_steps, tiny_engine, tiny_engines
 
 from app import export
+from app.files import recorded_runs
 from app.settings import PRESETS, Settings
-from app.ui import build_demo, recorded_runs
+from app.ui import RUNS_DIR, build_demo
 
 
 @pytest.fixture(scope="module")
 def demo_and_engine():
     engine = tiny_engine()
-    return build_demo(engine), engine
+    return build_demo(tiny_engines(engine)), engine
 
 
 def fn(demo, name):
     return next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name)
 
 
-def test_import_shows_a_run_and_rejects_bad_files(demo_and_engine, tmp_path):
+@pytest.fixture
+def uploads(demo_and_engine):
+    """A directory inside Gradio's upload folder, where an upload through the import box lands."""
+    demo, _ = demo_and_engine
+    Path(demo.GRADIO_CACHE).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="medusa-lens-test-", dir=demo.GRADIO_CACHE))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_import_shows_a_run_and_rejects_bad_files(demo_and_engine, uploads):
     import gradio as gr
 
     demo, engine = demo_and_engine
     run = run_steps(engine, width=8, max_new_tokens=10)
-    path = export.write(run, tmp_path / "ok.jsonl")
+    path = export.write(run, uploads / "ok.jsonl")
     out = fn(demo, "import_run")(str(path), True)
     v_text, m_text, *_rest = out
     assert v_text == "".join(s["text"] for s in run["steps"] if s["lane"] == "vanilla")
     assert "".join(t for t, _ in m_text) == v_text
     assert out[7] is run or out[7]["header"] == run["header"]  # the run state
-    bad = tmp_path / "bad.jsonl"
+    bad = uploads / "bad.jsonl"
     bad.write_text('{"format": "nope"}\n')
     with pytest.raises(gr.Error, match="not a Medusa Lens run header"):
         fn(demo, "import_run")(str(bad), True)
@@ -70,5 +83,5 @@ def test_heads_used_limits_tree_depth_and_chain_shape():
 
 
 def test_recorded_runs_are_listed():
-    assert recorded_runs()[0].endswith(".jsonl")
-    assert Path(__file__).resolve().parent.parent.joinpath("assets", "runs", recorded_runs()[0]).is_file()
+    assert recorded_runs(RUNS_DIR)[0].endswith(".jsonl")
+    assert Path(__file__).resolve().parent.parent.joinpath("assets", "runs", recorded_runs(RUNS_DIR)[0]).is_file()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import random_heads, tiny_backbone
-from medusa_engine.bench import BenchError, load_prompts, run_bench
+from medusa_engine.bench import DEFAULT_PROMPTS, BenchError, load_prompts, run_bench
 from medusa_engine.interleave import run_interleaved
 from medusa_engine.bundle import UNCALIBRATED_HIT_RATES, HeadSet
 from medusa_engine.decode import DecodeConfig
@@ -85,6 +85,10 @@ def test_prompt_file_validation(tmp_path):
     assert load_prompts(good) == [{"question_id": 7, "category": "math", "prompt": "What is 2+2?"},
                                   {"question_id": 3, "category": "none", "prompt": "Hi"}]
     assert len(load_prompts(good, limit=1)) == 1
+    mt = load_prompts(DEFAULT_PROMPTS, per_category=2)
+    assert len(mt) == 16 and {p["category"] for p in mt} == {p["category"] for p in load_prompts(DEFAULT_PROMPTS)}
+    with pytest.raises(BenchError, match="per_category"):
+        load_prompts(good, per_category=0)
     assert len(load_prompts(ROOT / "assets" / "mt_bench_question.jsonl")) == 80
     cases = [("missing.jsonl", None, "prompts file not found"),
              ("bad.jsonl", '{"turns": ["ok"]}\n{"turns": [\n', "line 2: not valid JSON"),

@@ -49,13 +49,16 @@ def test_medusa2_trains_merges_and_stays_lossless(tmp_path):
     heads, delta, history = train(bb, heads, _examples(8), Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2,
                                                                           lr=1e-2), log=lambda e: None)
     assert len(history) == 4 and any(v.abs().sum() > 0 for k, v in delta.items() if k.endswith("lora_B"))
-    q = quality(bb.model, _examples(3))
+    q = quality(bb.model, bb.model, _examples(3))  # one LoRA model, adapters switched
     assert 0 <= q["greedy_agreement"] <= 1 and q["perplexity_tuned"] > 0
     # merging the delta into a plain copy gives the wrapped model's outputs
     merged = copy.deepcopy(original)
     assert merge_delta(merged, delta, alpha=8) == 14  # 7 linear layers x 2 decoder layers
     ids = torch.tensor([[3, 9, 27, 81]])
     torch.testing.assert_close(merged(ids).logits, bb.model(ids).logits, atol=1e-5, rtol=1e-5)
+    apart = quality(merged, original, _examples(3))  # the shipped form: merged copy vs the original
+    assert apart["positions"] == q["positions"] and apart["perplexity_tuned"] == pytest.approx(q["perplexity_tuned"], rel=1e-4)
+    assert apart["perplexity_original"] == pytest.approx(q["perplexity_original"], rel=1e-6)
     # greedy MEDUSA-2 equals greedy vanilla of the same tuned backbone
     tuned = tiny_backbone()
     tuned.model = merged

@@ -1,4 +1,4 @@
-"""`python -m medusa_engine train distill|features|medusa1` and `python -m medusa_engine calibrate`."""
+"""`python -m medusa_engine train distill|features|medusa1|medusa2`, `... calibrate` and `... replay`."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +49,7 @@ def add_parsers(sub) -> None:
     m2.add_argument("--lr", type=float, default=2e-4)
     m2.add_argument("--lambda-heads", type=float, default=0.2)
     m2.add_argument("--max-minutes", type=float, default=None)
+    m2.add_argument("--finish", action="store_true", help="only evaluate an already saved set in --out")
     m2.set_defaults(func=_medusa2)
 
     cal = sub.add_parser("calibrate", help="hit rates, optimal trees and simulated tokens/step for a head set")
@@ -56,9 +57,22 @@ def add_parsers(sub) -> None:
     cal.add_argument("--data", default=DATA)
     cal.set_defaults(func=_calibrate)
 
+    rep = sub.add_parser("replay", help="greedy tokens/step of head sets on MT-Bench by replay (exact, no timing)")
+    rep.add_argument("--heads", nargs="+", default=["default"], help="head set dirs ('default': the shipped heads)")
+    rep.add_argument("--prompts", default=None, help="MT-Bench-style .jsonl (default: the shipped MT-Bench)")
+    rep.add_argument("--limit", type=int, default=None)
+    rep.add_argument("--max-new-tokens", type=int, default=256)
+    rep.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8, 16, 32, 64])
+    rep.add_argument("--cache", default="data/replay", help="greedy answers + hidden states, per backbone")
+    rep.add_argument("--batch-size", type=int, default=16)
+    rep.add_argument("--json", default=None)
+    rep.set_defaults(func=_replay)
+
 
 def write_model_card(out: Path, report: dict, calib: dict) -> None:
     """A README.md model card next to the weights, from the training report and calibration."""
+    from ..lora import DELTA_FILE
+
     tau = calib["simulated_tokens_per_step"]
     acc = " | ".join(f"head {k + 1}: {t1:.1%} / {t5:.1%}" for k, (t1, t5) in enumerate(zip(calib["top1"], calib["top5"])))
     cfg = report["train_config"]
@@ -88,18 +102,25 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         lines.insert(-3, f"- **Backbone quality (held-out):** greedy agreement with the original model "
                          f"{q['greedy_agreement']:.2%}; perplexity {q['perplexity_original']:.3f} -> "
                          f"{q['perplexity_tuned']:.3f}.")
+        lines[-2] = ("These heads read a tuned backbone: the original weights plus the LoRA delta in "
+                     f"{DELTA_FILE}, which the loader merges. "
+                     "Greedy decoding with them is lossless with respect to that tuned backbone (its output is "
+                     "token-for-token the tuned backbone's greedy output; tested), not the original model. "
+                     "Licence: Apache-2.0, like the base model.")
     (out / "README.md").write_text("\n".join(lines))
 
 
 def _with_default_tree(calib: dict, backbone) -> dict:
     """Measure the verify cost of each calibrated tree size here and record the best size."""
+    from ..decoder import choose_backend
     from ..tree import TreeSpec
     from ..tree_cost import measure
     from .calibrate import choose_default_size
 
     sizes = [1, 2, 4, 8, 16, 32, 64]
     trees = {s: TreeSpec.from_paths([tuple(p) for p in calib["growth_order"][: s - 1]]) for s in sizes}
-    cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=6)
+    cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=6,
+                   backend=choose_backend("auto", backbone.device))
     ratios = {s: cost[str(s)]["ratio"] for s in sizes}
     size, reason = choose_default_size(calib, ratios, str(backbone.device))
     device = backbone.device.type
@@ -181,39 +202,56 @@ def _medusa1(args) -> int:
 
 
 def _medusa2(args) -> int:
+    """Train (LoRA backbone + heads), save, then evaluate the saved set; `--finish` redoes only the
+    evaluation of a saved set (quality, calibration, report, model card), e.g. after an interruption."""
     import random
 
     from safetensors.torch import save_file
 
+    from ..backbone import load_backbone
     from ..heads import load_heads, save_heads
     from ..lora import DELTA_FILE
     from .calibrate import calibrate
     from .features import FeatureStore, compute_missing
     from .medusa2 import Medusa2Config, config_dict, quality, train
 
-    backbone, examples, _ = _load(args.data)
-    heads = load_heads(args.init, backbone.hidden_size, backbone.vocab_size)
+    original, examples, _ = _load(args.data)
     train_ex = [ex for ex in examples if ex["split"] == "train"]
     random.Random(0).shuffle(train_ex)
     heldout = [ex for ex in examples if ex["split"] == "heldout" and not ex["sampled"]][: args.eval_examples]
     config = Medusa2Config(lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, lr=args.lr,
                            lambda_heads=args.lambda_heads, max_minutes=args.max_minutes)
-    start = time.time()
-    heads, delta, history = train(backbone, heads, train_ex[: args.examples], config)
-    minutes = (time.time() - start) / 60
-    held_quality = quality(backbone.model, heldout)
-    out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size,
-                                       "delta": {"file": DELTA_FILE, "type": "lora", "rank": config.lora_rank,
-                                                 "alpha": config.lora_alpha}})
-    save_file(delta, str(out / DELTA_FILE))
-    store = FeatureStore(Path(args.data) / "medusa2_features" / out.name, backbone.hidden_size)
-    compute_missing(backbone, heldout, store)  # hidden states of the tuned backbone (adapters on)
-    calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
-                               backbone)
+    out, history_path = Path(args.out), Path(args.out) / "history.jsonl"
+    if not args.finish:
+        heads = load_heads(args.init, original.hidden_size, original.vocab_size)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(history_path, "w") as fh:
+            def log(entry: dict) -> None:
+                print(entry, flush=True)
+                fh.write(json.dumps(entry) + "\n")
+                fh.flush()
+
+            heads, delta, _ = train(original, heads, train_ex[: args.examples], config, log=log)
+        save_heads(heads, out, {"base_model": original.name, "vocab_size": original.vocab_size,
+                                "delta": {"file": DELTA_FILE, "type": "lora", "rank": config.lora_rank,
+                                          "alpha": config.lora_alpha}})
+        save_file(delta, str(out / DELTA_FILE))
+    if not history_path.is_file():
+        raise ValueError(f"{history_path} not found: --finish needs a set saved by `train medusa2`")
+    history = [json.loads(line) for line in history_path.read_text().splitlines() if line.strip()]
+    tuned = load_backbone(None, device="cpu", dtype="float32", delta=str(out))  # the shipped form: delta merged
+    heads = load_heads(out, tuned.hidden_size, tuned.vocab_size)
+    held_quality = quality(tuned.model, original.model, heldout)
+    store = FeatureStore(Path(args.data) / "medusa2_features" / out.name, tuned.hidden_size)
+    compute_missing(tuned, heldout, store)  # hidden states of the tuned backbone
+    calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, store), tuned)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)", "init": str(args.init),
               "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
-              "train_minutes": round(minutes, 2), "history": history, "quality": held_quality,
+              "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), config.max_len)
+                                      - len(ex["prompt_ids"])) for ex in train_ex[: len(history) * config.accumulate]),
+              "train_minutes": history[-1]["minutes"] if history else 0.0, "history": history,
+              "quality": held_quality,
               "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
                                                 "simulated_tokens_per_step")}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -233,4 +271,29 @@ def _calibrate(args) -> int:
                                backbone)
     (Path(args.heads) / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
+    return 0
+
+
+def _replay(args) -> int:
+    from ..backbone import load_backbone
+    from ..bench import DEFAULT_PROMPTS, load_prompts
+    from ..bundle import delta_for, load_head_set
+    from .replay import greedy_answers, replay_tokens_per_step
+
+    prompts = load_prompts(args.prompts or DEFAULT_PROMPTS, args.limit)
+    results = {}
+    for heads in args.heads:
+        backbone = load_backbone(None, device="cpu", dtype="float32", delta=delta_for(heads))
+        head_set = load_head_set(heads, backbone)
+        answers, store = greedy_answers(backbone, prompts, args.max_new_tokens, args.cache, args.batch_size)
+        results[head_set.name] = replay_tokens_per_step(backbone, head_set, answers, store, tuple(args.sizes))
+    names = [str(s) for s in args.sizes] + ["chain"]
+    print(f"greedy tokens/step by replay, {len(prompts)} prompts, max_new_tokens {args.max_new_tokens}")
+    print(f"{'heads':<28}{'group':<12}{'n':>4}{'tokens':>7}" + "".join(f"{n:>7}" for n in names))
+    for heads, groups in results.items():
+        for group, r in groups.items():
+            print(f"{heads[:27]:<28}{group[:11]:<12}{r['prompts']:>4}{r['tokens']:>7}"
+                  + "".join(f"{r['tokens_per_step'][n]:>7.2f}" for n in names))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -94,10 +94,10 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
 
 
 @torch.no_grad()
-def quality(model, examples: list[dict], max_len: int = 320) -> dict:
+def quality(tuned, original, examples: list[dict], max_len: int = 320) -> dict:
     """Perplexity of held-out responses, and the greedy (argmax) tokens at every response position,
-    tuned (adapters on) and original (adapters off): agreement = share of positions with equal argmax."""
-    lm_head = model.get_output_embeddings()
+    tuned vs original: agreement = share of positions with equal argmax. The two may be one LoRA
+    model (adapters switched on for "tuned", off for "original")."""
     nll = {"tuned": 0.0, "original": 0.0}
     count, agree = 0, 0
     for ex in examples:
@@ -106,9 +106,9 @@ def quality(model, examples: list[dict], max_len: int = 320) -> dict:
             continue
         target = ids[0, p:]
         argmax = {}
-        for name, enabled in (("tuned", True), ("original", False)):
-            with lora_enabled(model, enabled):
-                logits = lm_head(_decode(model, ids)[p - 1 : -1]).float()
+        for name, model in (("tuned", tuned), ("original", original)):
+            with lora_enabled(model, name == "tuned"):
+                logits = model.get_output_embeddings()(_decode(model, ids)[p - 1 : -1]).float()
             nll[name] += F.cross_entropy(logits, target, reduction="sum").item()
             argmax[name] = logits.argmax(-1)
         count += len(target)
