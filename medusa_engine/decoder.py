@@ -68,8 +68,6 @@ def make_decoder(backbone: Backbone, backend: str, max_len: int, step_size: int)
 class EagerDecoder:
     """DynamicCache; a step's mask covers exactly the cached prefix plus the step."""
 
-    backend = "eager"
-
     def __init__(self, backbone: Backbone):
         self.backbone, self.cache = backbone, new_cache(backbone.model)
 
@@ -102,8 +100,7 @@ class StaticDecoder:
     """StaticCache sized to the run; steps padded to one bucket; optionally compiled."""
 
     def __init__(self, backbone: Backbone, max_len: int, step_size: int, compiled: bool):
-        self.backbone, self.compiled = backbone, compiled
-        self.backend = "compiled" if compiled else "static"
+        self.backbone = backbone
         self.bucket = step_bucket(step_size)
         self.length = -(-(max_len + self.bucket) // CACHE_BUCKET) * CACHE_BUCKET
         dev, dtype = backbone.device, backbone.dtype
