@@ -17,7 +17,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     summary = generate(args.prompt, model=args.model, heads=args.heads, tree=args.tree, vanilla=args.vanilla,
                        mode=args.mode, temperature=args.temperature, epsilon=args.epsilon, alpha=args.alpha,
-                       max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device, dtype=args.dtype, system=args.system,
+                       max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device, dtype=args.dtype,
+                       system=args.system,
                        on_text=None if args.json else lambda t: print(t, end="", flush=True))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))

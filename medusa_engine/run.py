@@ -21,6 +21,7 @@ def generate(prompt: str, *, model: str | None = None, heads: str | None = None,
         check_text(system, "system prompt")
     check_device(device)
     backbone = load_backbone(model, device=device, dtype=dtype, delta=delta_for(heads))
+    config = config.for_device(backbone.device)  # the summary records the backend that ran
     prompt_ids = encode_chat(backbone, prompt, system)
     if vanilla:
         steps_iter, env = vanilla_steps(backbone, prompt_ids, config), environment(backbone)

@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_backbone
 from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
 from medusa_engine.train.calibrate import simulate_tokens_per_step
 from medusa_engine.train.features import FeatureStore, capture_last_hidden, compute_missing
