@@ -93,12 +93,13 @@ def medusa_rows(backbone: Backbone, backends: list[str], limit: int, tokens: int
     from medusa_engine.bundle import load_head_set
 
     head_set = load_head_set(None, backbone)
+    prompts = load_prompts(DEFAULT_PROMPTS, limit)
     rows = []
     for backend in backends:
         config = DecodeConfig(max_new_tokens=tokens, backend=backend)
         for size in (16, 64):
             tree = head_set.tree(size)
-            result = run_bench(backbone, head_set.heads, tree, load_prompts(DEFAULT_PROMPTS, limit), config)
+            result = run_bench(backbone, head_set.heads, tree, prompts, config)
             o = result["overall"]
             rows.append({"backend": backend, "tree": size, "tokens_per_step": o["tokens_per_step"],
                          "speedup": o["speedup"], "overhead": o["overhead"],

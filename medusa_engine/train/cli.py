@@ -281,9 +281,12 @@ def _replay(args) -> int:
     from .replay import greedy_answers, replay_tokens_per_step
 
     prompts = load_prompts(args.prompts or DEFAULT_PROMPTS, args.limit)
-    results = {}
+    results, backbones = {}, {}
     for heads in args.heads:
-        backbone = load_backbone(None, device="cpu", dtype="float32", delta=delta_for(heads))
+        delta = delta_for(heads)
+        if delta not in backbones:  # head sets that read the same backbone share one load and one set of answers
+            backbones[delta] = load_backbone(None, device="cpu", dtype="float32", delta=delta)
+        backbone = backbones[delta]
         head_set = load_head_set(heads, backbone)
         answers, store = greedy_answers(backbone, prompts, args.max_new_tokens, args.cache, args.batch_size)
         results[head_set.name] = replay_tokens_per_step(backbone, head_set, answers, store, tuple(args.sizes))

@@ -118,12 +118,14 @@ def plan_batches(items: list[tuple[Prompt, list[int]]], batch_size: int, sample_
 
 @torch.inference_mode()
 def generate_batch(backbone: Backbone, batch_ids: list[list[int]], max_new_tokens: int, sampled: bool,
-                   temperature: float, pad_id: int) -> tuple[list[list[int]], list[np.ndarray]]:
-    """Left-padded batched `model.generate`: the new tokens of each row (EOS-truncated) and, captured
-    on the way, each row's final hidden states, row i predicting response[i] (see features.py)."""
+                   temperature: float) -> tuple[list[list[int]], list[np.ndarray]]:
+    """Left-padded (with the first EOS id) batched `model.generate`: the new tokens of each row
+    (EOS-truncated) and, captured on the way, each row's final hidden states, row i predicting
+    response[i] (see features.py)."""
     from transformers import GenerationConfig
 
     eos = list(backbone.eos_token_ids)
+    pad_id = eos[0]
     width = max(len(x) for x in batch_ids)
     input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
@@ -171,7 +173,6 @@ def _generate(out_path: Path, backbone: Backbone, prompts: list[Prompt], batch_s
     todo = sorted((p for p in prompts if p.id not in done), key=lambda p: unit_hash("order", p.id))
     items = [(p, encode_chat(backbone, p.text)) for p in todo]
     batches = plan_batches(items, batch_size, sample_share)
-    pad_id = backbone.eos_token_ids[0]
 
     from tqdm import tqdm
 
@@ -184,7 +185,7 @@ def _generate(out_path: Path, backbone: Backbone, prompts: list[Prompt], batch_s
             torch.manual_seed(int(unit_hash("seed", seed, batch[0][0].id) * 2**62))
         t0 = time.time()
         responses, hidden = generate_batch(backbone, [ids for _, ids in batch], max_new_tokens, sampled,
-                                           temperature, pad_id)
+                                           temperature)
         store.append([(p.id, h) for (p, _), h in zip(batch, hidden) if p.id not in store.index])
         lines = [json.dumps({"id": p.id, "category": p.category, "split": split_of(p.id, heldout_share),
                              "sampled": sampled, "prompt_ids": ids, "response_ids": resp}, separators=(",", ":"))

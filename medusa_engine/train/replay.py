@@ -39,12 +39,10 @@ def greedy_answers(backbone: Backbone, prompts: list[dict], max_new_tokens: int,
     todo = [p | {"id": str(p["question_id"]), "prompt_ids": encode_chat(backbone, p["prompt"])}
             for p in prompts if str(p["question_id"]) not in done]
     todo.sort(key=lambda p: len(p["prompt_ids"]))
-    pad = getattr(backbone.tokenizer, "pad_token_id", None)
-    pad = backbone.eos_token_ids[0] if pad is None else pad
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         responses, hidden = generate_batch(backbone, [p["prompt_ids"] for p in batch], max_new_tokens,
-                                           sampled=False, temperature=1.0, pad_id=pad)
+                                           sampled=False, temperature=1.0)
         rows = [{"id": p["id"], "category": p["category"], "response_ids": r} for p, r in zip(batch, responses)]
         store.append([(row["id"], np.asarray(h)) for row, h in zip(rows, hidden)])
         with open(answers_path, "a") as fh:
