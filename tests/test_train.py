@@ -61,6 +61,32 @@ def test_rows_targets_shift_by_head(tmp_path, tiny):
     assert rows.targets[:, 1].tolist() == r[2:] + [-100, -100]
 
 
+def test_teacher_rows_hold_the_backbones_distribution_over_each_target(tmp_path, tiny):
+    """Teacher row of (i, head k) is row i + k of the same example: the state whose lm_head output is the
+    backbone's distribution over response[i + k]; its argmax is that token for a greedy answer."""
+    prompt = [5, 9, 14]
+    with torch.no_grad():
+        greedy = tiny.model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False,
+                                     pad_token_id=2, eos_token_id=[]).tolist()[0][3:]
+    examples = [{"id": "g", "split": "train", "sampled": False, "prompt_ids": prompt, "response_ids": greedy},
+                *_examples(1, length=7)]
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    compute_missing(tiny, examples, store, progress=False)
+    rows = build_rows(examples, store, num_heads=3)
+    lm = tiny.model.get_output_embeddings().weight
+    for k in range(3):
+        valid = rows.targets[:12, k] >= 0
+        teacher = rows.teacher[:12, k][valid]
+        assert teacher.tolist() == list(range(k + 1, 12))
+        assert (rows.hidden[teacher].float() @ lm.T).argmax(-1).tolist() == rows.targets[:12, k][valid].tolist()
+    assert rows.teacher[12:, 0].tolist() == list(range(13, 19)) + [-1]  # second example: its own rows only
+    heads, _ = train(rows, lm, TrainConfig(num_heads=3, epochs=2, batch_rows=8, soft_weight=0.5, warmup_steps=1),
+                     log=lambda e: None)
+    assert heads.num_heads == 3
+    with pytest.raises(ValueError, match="soft_weight"):
+        TrainConfig(soft_weight=1.5)
+
+
 def test_restricted_softmax_covering_all_targets_equals_full():
     torch.manual_seed(0)
     heads = MedusaHeads(HeadsConfig(num_heads=2, hidden_size=16, vocab_size=40))
@@ -108,3 +134,12 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert heads.num_heads == 4
     report = json.loads((tmp_path / "heads" / "report.json").read_text())
     assert report["train_rows"] > 0 and "simulated_tokens_per_step" in report["heldout"]
+
+
+
+def test_medusa1_cli_refuses_a_non_positive_example_count(tmp_path):
+    from conftest import run_cli
+
+    code, stderr = run_cli(["train", "medusa1", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                            "--examples", "0"])
+    assert code == 2 and "--examples must be a positive number" in stderr, stderr

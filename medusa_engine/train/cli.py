@@ -28,6 +28,8 @@ def add_parsers(sub) -> None:
     m1 = stages.add_parser("medusa1", help="train heads on the frozen backbone, calibrate, save")
     m1.add_argument("--data", default=DATA)
     m1.add_argument("--out", required=True, help="directory for config.json, weights, calibration, report")
+    m1.add_argument("--examples", type=int, default=None,
+                    help="use only the first N examples of the data file (equal-data comparisons as it grows)")
     m1.add_argument("--heads", type=int, default=4)
     m1.add_argument("--design", choices=["shared", "lowrank", "per_head"], default="shared")
     m1.add_argument("--rank", type=int, default=0)
@@ -35,6 +37,8 @@ def add_parsers(sub) -> None:
     m1.add_argument("--batch-rows", type=int, default=1024)
     m1.add_argument("--lr", type=float, default=1e-3)
     m1.add_argument("--vocab-subset", type=int, default=8192, help="restricted softmax size (0: full vocabulary)")
+    m1.add_argument("--soft-weight", type=float, default=0.0,
+                    help="share of the loss on the backbone's own distribution (0: hard labels, as the reference)")
     m1.add_argument("--max-minutes", type=float, default=None)
     m1.add_argument("--tiny", action="store_true", help="a seconds-long end-to-end run (8 prompts, 24 tokens)")
     m1.set_defaults(func=_medusa1)
@@ -173,13 +177,17 @@ def _medusa1(args) -> int:
 
     if args.tiny:
         _distill(argparse.Namespace(data=args.data, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
+    if args.examples is not None and args.examples < 1:
+        raise ValueError(f"--examples must be a positive number of examples, got {args.examples}")
     backbone, examples, store = _load(args.data)
+    examples = examples[: args.examples]
     compute_missing(backbone, examples, store)
     train_ex = [ex for ex in examples if ex["split"] == "train"]
     heldout = [ex for ex in examples if ex["split"] == "heldout"] or train_ex[:2]
     config = TrainConfig(num_heads=args.heads, lm_head=args.design, rank=args.rank,
                          epochs=1.0 if args.tiny else args.epochs, batch_rows=64 if args.tiny else args.batch_rows,
-                         lr=args.lr, vocab_subset=args.vocab_subset, max_minutes=args.max_minutes)
+                         lr=args.lr, vocab_subset=args.vocab_subset, soft_weight=args.soft_weight,
+                         max_minutes=args.max_minutes)
     rows = build_rows(train_ex, store, config.num_heads)
     lm_weight = backbone.model.get_output_embeddings().weight
     print(f"training on {len(rows)} rows from {len(train_ex)} examples; held out: {len(heldout)} examples")

@@ -1,6 +1,9 @@
 """MEDUSA-1: heads trained on a frozen backbone from cached hidden states.
 
 Loss = sum_k 0.8^k * CE(head k at row i, response[i + k]); AdamW with linear warm-up and cosine decay.
+With `soft_weight` w > 0 each head's loss is (1 - w) * that hard-label CE + w * CE against the backbone's
+own distribution over response[i + k] (self-distillation of soft targets): the lm_head of cached row
+i + k, so the teacher costs one more projection and no extra backbone pass.
 The lm_head projection dominates the cost, so training uses a restricted softmax: the most frequent
 response tokens, every target of the batch and a few thousand random vocabulary ids as negatives
 (`vocab_subset`; 0 = full vocabulary). Evaluation always uses the full vocabulary.
@@ -31,20 +34,25 @@ class TrainConfig:
     decay: float = 0.8
     vocab_subset: int = 8192
     random_negatives: int = 2048  # extra uniformly drawn vocabulary ids per batch: keep unseen tokens down
+    soft_weight: float = 0.0  # share of the loss on the backbone's distribution (0: hard labels only)
     max_minutes: float | None = None  # time box: stop early (the schedule still follows `epochs`)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.num_heads < 1 or self.batch_rows < 1 or self.epochs <= 0 or self.lr <= 0:
             raise ValueError(f"invalid training config: {self}")
+        if not 0.0 <= self.soft_weight <= 1.0:
+            raise ValueError(f"soft_weight must lie in [0, 1], got {self.soft_weight}")
 
 
 @dataclass
 class Rows:
-    """Training rows: hidden states (N, d) float16 and targets (N, K) with -100 where the response ends."""
+    """Training rows: hidden states (N, d) float16, targets (N, K) with -100 where the response ends, and
+    teacher (N, K): the row whose lm_head output is the backbone's distribution over that target (-1: none)."""
 
     hidden: torch.Tensor
     targets: torch.Tensor
+    teacher: torch.Tensor
 
     def __len__(self) -> int:
         return self.hidden.shape[0]
@@ -52,7 +60,7 @@ class Rows:
 
 def build_rows(examples: list[dict], store: FeatureStore, num_heads: int) -> Rows:
     matrix = store.matrix()
-    idx, tgt = [], []
+    idx, tgt, teach, start = [], [], [], 0
     for ex in examples:
         if ex["id"] not in store.index:
             continue
@@ -60,14 +68,19 @@ def build_rows(examples: list[dict], store: FeatureStore, num_heads: int) -> Row
         resp = np.asarray(ex["response_ids"], dtype=np.int64)
         assert len(resp) == n, (ex["id"], len(resp), n)
         t = np.full((n, num_heads), -100, dtype=np.int64)
+        teacher = np.full((n, num_heads), -1, dtype=np.int64)
         for k in range(1, num_heads + 1):
             t[: max(n - k, 0), k - 1] = resp[k:]
+            teacher[: max(n - k, 0), k - 1] = start + np.arange(k, n)
         idx.append(np.arange(offset, offset + n))
         tgt.append(t)
+        teach.append(teacher)
+        start += n
     if not idx:
         raise ValueError("no examples with cached features")
     rows = np.concatenate(idx)
-    return Rows(hidden=torch.from_numpy(np.asarray(matrix[rows])), targets=torch.from_numpy(np.concatenate(tgt)))
+    return Rows(hidden=torch.from_numpy(np.asarray(matrix[rows])), targets=torch.from_numpy(np.concatenate(tgt)),
+                teacher=torch.from_numpy(np.concatenate(teach)))
 
 
 def frequent_tokens(rows: Rows, count: int) -> torch.Tensor:
@@ -114,6 +127,9 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
             logits = heads.logits_over(z, lm_weight, cols)  # (K, B, C)
             per_head = torch.stack([F.cross_entropy(logits[k], tgt[:, k], ignore_index=-100)
                                     for k in range(config.num_heads)])
+            if config.soft_weight:
+                soft = soft_target_loss(logits, rows, batch, lm_weight, cols)
+                per_head = (1 - config.soft_weight) * per_head + config.soft_weight * soft
             loss = (weights * per_head).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -131,6 +147,21 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
                 return heads, history
     heads.eval()
     return heads, history
+
+
+def soft_target_loss(logits: torch.Tensor, rows: Rows, batch: torch.Tensor, lm_weight: torch.Tensor,
+                     cols: torch.Tensor | None) -> torch.Tensor:
+    """(K,) cross-entropy of each head's `logits` (K, B, C) against the backbone's distribution over the
+    same columns at the teacher rows of `batch`; rows without a teacher are left out."""
+    teacher = rows.teacher[batch].T  # (K, B)
+    losses = []
+    for k in range(logits.shape[0]):
+        valid = teacher[k] >= 0
+        with torch.no_grad():
+            h = rows.hidden[teacher[k][valid]].float()  # (b, d)
+            target = torch.softmax(h @ (lm_weight if cols is None else lm_weight[cols]).T, dim=-1)  # (b, C)
+        losses.append(F.cross_entropy(logits[k][valid], target) if valid.any() else logits.sum() * 0)
+    return torch.stack(losses)
 
 
 @torch.no_grad()
