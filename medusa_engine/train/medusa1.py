@@ -29,7 +29,7 @@ class TrainConfig:
     rank: int = 0
     epochs: float = 2.0
     batch_rows: int = 1024
-    lr: float = 1e-3
+    lr: float = 3e-3
     warmup_steps: int = 30
     decay: float = 0.8
     vocab_subset: int = 8192
