@@ -154,12 +154,13 @@ def soft_target_loss(logits: torch.Tensor, rows: Rows, batch: torch.Tensor, lm_w
     """(K,) cross-entropy of each head's `logits` (K, B, C) against the backbone's distribution over the
     same columns at the teacher rows of `batch`; rows without a teacher are left out."""
     teacher = rows.teacher[batch].T  # (K, B)
+    weight = lm_weight if cols is None else lm_weight[cols]  # (C, d), gathered once for all heads
     losses = []
     for k in range(logits.shape[0]):
         valid = teacher[k] >= 0
         with torch.no_grad():
             h = rows.hidden[teacher[k][valid]].float()  # (b, d)
-            target = torch.softmax(h @ (lm_weight if cols is None else lm_weight[cols]).T, dim=-1)  # (b, C)
+            target = torch.softmax(h @ weight.T, dim=-1)  # (b, C)
         losses.append(F.cross_entropy(logits[k][valid], target) if valid.any() else logits.sum() * 0)
     return torch.stack(losses)
 
