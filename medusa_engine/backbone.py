@@ -161,9 +161,9 @@ def load_backbone(
         _merge_delta(lm, delta)
     if pack is None:
         pack = os.environ.get("MEDUSA_LENS_PACK", "1") != "0" and can_pack(lm)
+    elif pack and not can_pack(lm):
+        raise BackboneError("packed matmuls need float32 weights on a CPU with oneDNN: leave pack off")
     if pack:
-        if not can_pack(lm):
-            raise BackboneError("packed matmuls need float32 weights on a CPU with oneDNN: leave pack off")
         pack_linears(lm)  # after the delta merge: packing copies the final weights
     return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt, delta=delta,
                     packed=bool(pack))
