@@ -108,13 +108,14 @@ def load_backbone(
     delta: str | Path | None = None,
     pack: bool | None = None,
 ) -> Backbone:
-    """Load a causal LM for decoding (SDPA attention, eval mode). `model`: None/"default", a
+    """Load a causal LM for decoding (SDPA attention, attention.py; eval mode). `model`: None/"default", a
     .gguf path, a local model directory, or a hub id. `delta`: a MEDUSA-2 heads directory whose
     backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read.
     `pack`: route multi-row matmuls through packed weights (cpu_linear.py); None = wherever it applies
     (float32 on a CPU with oneDNN) unless MEDUSA_LENS_PACK=0."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .attention import register as register_attention
     from .inputs import check_device
 
     source = resolve_source(model)
@@ -122,7 +123,7 @@ def load_backbone(
     dev = torch.device(device) if device is not None else default_device()
     dt = parse_dtype(dtype) if dtype is not None else default_dtype(dev)
     path = Path(source)
-    kwargs: dict = {"dtype": dt, "attn_implementation": "sdpa", "trust_remote_code": trust_remote_code}
+    kwargs: dict = {"dtype": dt, "attn_implementation": register_attention(), "trust_remote_code": trust_remote_code}
     if source.endswith(".gguf"):
         if not path.is_file():
             raise BackboneError(f"GGUF file not found: {source}")

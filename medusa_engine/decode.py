@@ -200,8 +200,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
     while True:
         index += 1
         t0 = clock(dev)
-        head_logits = heads(hidden[None], lm_head)[:, 0]  # (K, V)
-        head_probs, head_tokens = torch.softmax(head_logits.float(), dim=-1).topk(config.top_k)  # (K, k)
+        head_probs, head_tokens = heads.propose(hidden, lm_head, config.top_k)  # (K, k)
         root = root_logits.argmax()
         tree_tokens = torch.cat([root[None], head_tokens.flatten()])[buf.flat_index]  # (L,)
         t1 = clock(dev)

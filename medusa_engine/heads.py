@@ -10,13 +10,17 @@ Checkpoint formats read (validated: head count, hidden size and vocab must fit t
   (b) head-only safetensors without lm_heads: medusa_lm_head.safetensors (reference "version 2")
   (c) full Medusa-2 model checkpoints holding `medusa_head.{i}...` keys
 Saved as config.json + medusa_lm_head.safetensors in the layout of (b), readable by (b)'s loaders.
+
+A head set may carry a draft vocabulary (draft_vocab.safetensors): the token ids its heads propose
+from. Proposals only choose which candidates are verified, so greedy output is unchanged; on a CPU
+projecting onto the ~8k tokens that answers use instead of all 49k costs 3 ms a step instead of 21.
 """
 from __future__ import annotations
 
 import json
 import pickle
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +28,7 @@ from torch import nn
 
 HEADS_FILE = "medusa_lm_head.safetensors"
 LEGACY_FILE = "medusa_lm_head.pt"
+DRAFT_FILE = "draft_vocab.safetensors"
 LM_HEAD_MODES = ("shared", "per_head", "lowrank")
 
 
@@ -40,6 +45,7 @@ class HeadsConfig:
     lm_head: str = "shared"  # one of LM_HEAD_MODES
     rank: int = 0  # low-rank correction rank (lm_head == "lowrank")
     base_model: str = ""
+    draft_vocab: int = 0  # how many token ids the heads propose from (0: the whole vocabulary)
 
     def __post_init__(self) -> None:
         for name in ("num_heads", "hidden_size", "vocab_size", "num_layers"):
@@ -49,6 +55,8 @@ class HeadsConfig:
             raise HeadsError(f"lm_head must be one of {LM_HEAD_MODES}, got {self.lm_head!r}")
         if (self.lm_head == "lowrank") != (self.rank > 0):
             raise HeadsError("a positive rank goes with lm_head='lowrank', and only with it")
+        if not isinstance(self.draft_vocab, int) or not 0 <= self.draft_vocab <= self.vocab_size:
+            raise HeadsError(f"draft_vocab must be an integer in [0, {self.vocab_size}], got {self.draft_vocab!r}")
 
 
 class ResBlock(nn.Module):
@@ -79,10 +87,28 @@ class MedusaHeads(nn.Module):
             self.up = nn.Parameter(torch.zeros(k, config.rank, v))  # (K, r, V): zero, so init == base
         else:
             self.down = self.up = None
+        self.register_buffer("draft_ids", torch.arange(config.draft_vocab) if config.draft_vocab else None,
+                             persistent=False)  # saved in its own file (DRAFT_FILE)
+        self._draft_linear: tuple[tuple, nn.Linear] | None = None  # (source key, projection), inference only
 
     @property
     def num_heads(self) -> int:
         return self.config.num_heads
+
+    def set_draft_vocab(self, ids: torch.Tensor | None) -> "MedusaHeads":
+        """Propose only from token `ids` (1-D, distinct, in the vocabulary); None: the whole vocabulary."""
+        if ids is not None:
+            ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+            if ids.numel() == 0 or ids.min() < 0 or ids.max() >= self.config.vocab_size:
+                raise HeadsError(f"a draft vocabulary needs 1 to {self.config.vocab_size} ids in [0, "
+                                 f"{self.config.vocab_size}), got {ids.numel()} ids")
+            if ids.unique().numel() != ids.numel():
+                raise HeadsError("the draft vocabulary repeats token ids")
+            ids = ids.to(self.blocks[0][0].linear.weight.device)
+        self.draft_ids = ids
+        self.config = replace(self.config, draft_vocab=0 if ids is None else int(ids.numel()))
+        self._draft_linear = None
+        return self
 
     def hidden(self, h: torch.Tensor) -> torch.Tensor:
         """(..., d) -> (K, ..., d): each head's residual-block output."""
@@ -114,6 +140,43 @@ class MedusaHeads(nn.Module):
     def forward(self, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
         """(..., d) -> (K, ..., V)."""
         return self.logits(self.hidden(h), lm_head)
+
+    def top_tokens(self, z: torch.Tensor, lm_weight: torch.Tensor, k: int) -> torch.Tensor:
+        """(K, N, d) head hiddens -> (K, N, k) each head's k likeliest token ids in its (draft) vocabulary."""
+        idx = self.logits_over(z, lm_weight, self.draft_ids).topk(k, dim=-1).indices
+        return idx if self.draft_ids is None else self.draft_ids[idx]
+
+    def propose(self, h: torch.Tensor, lm_head: nn.Module, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoding: hidden state (d,) -> each head's top-k probabilities and token ids, both (K, k); the
+        probabilities are over the heads' vocabulary (the draft vocabulary if there is one)."""
+        z = self.hidden(h[None])  # (K, 1, d)
+        if self.draft_ids is None:
+            logits = self.logits(z, lm_head)
+        elif self.lm_heads is None and self.up is None:
+            logits = self._draft_projection(lm_head)(z)
+        else:
+            logits = self.logits_over(z, lm_head.weight, self.draft_ids)
+        probs, idx = torch.softmax(logits[:, 0].float(), dim=-1).topk(k)  # (K, k)
+        return probs, idx if self.draft_ids is None else self.draft_ids[idx]
+
+    def _draft_projection(self, lm_head: nn.Module) -> nn.Linear:
+        """The shared lm_head's rows of the draft vocabulary, gathered once per (weights, draft) and
+        packed like the lm_head itself (cpu_linear.py)."""
+        from .cpu_linear import is_packed, pack_linears
+
+        weight = lm_head.weight
+        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype, is_packed(lm_head),
+               self.draft_ids.data_ptr())
+        if self._draft_linear is None or self._draft_linear[0] != key:
+            with torch.inference_mode(False), torch.no_grad():  # decoding runs in inference mode; packing
+                # needs a normal tensor (a version counter) as the weight
+                proj = nn.Linear(weight.shape[1], len(self.draft_ids), bias=False, device=weight.device,
+                                 dtype=weight.dtype).requires_grad_(False)
+                proj.weight.copy_(weight[self.draft_ids])
+                if is_packed(lm_head):
+                    pack_linears(proj)
+            self._draft_linear = (key, proj)
+        return self._draft_linear[1]
 
     # ---- checkpoint layout ---------------------------------------------------------------------
     def reference_state_dict(self) -> dict[str, torch.Tensor]:
@@ -174,7 +237,23 @@ def save_heads(heads: MedusaHeads, directory: str | Path, extra_config: dict | N
     save_file({k: v.float().cpu() for k, v in heads.reference_state_dict().items()}, str(tmp))
     tmp.replace(out / HEADS_FILE)
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    save_draft_vocab(heads, out)
     return out
+
+
+def save_draft_vocab(heads: MedusaHeads, directory: str | Path) -> None:
+    """Write (or, without one, remove) the heads' draft vocabulary file and state its size in config.json."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    if heads.draft_ids is not None:
+        save_file({"ids": heads.draft_ids.cpu().contiguous()}, str(out / (DRAFT_FILE + ".tmp")))
+        (out / (DRAFT_FILE + ".tmp")).replace(out / DRAFT_FILE)
+    else:
+        (out / DRAFT_FILE).unlink(missing_ok=True)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config_path.write_text(json.dumps(config | {"draft_vocab": heads.config.draft_vocab}, indent=2) + "\n")
 
 
 def load_heads(source: str | Path, hidden_size: int, vocab_size: int, num_heads: int | None = None) -> MedusaHeads:
@@ -193,7 +272,27 @@ def load_heads(source: str | Path, hidden_size: int, vocab_size: int, num_heads:
         raise HeadsError(f"{source} holds {cfg.num_heads} heads, {num_heads} were asked for")
     heads = MedusaHeads(cfg)
     heads.load_reference_state_dict({k: v.float() for k, v in sd.items()})
+    if (directory / DRAFT_FILE).is_file():
+        heads.set_draft_vocab(_read_draft_vocab(directory, config))
+    elif config.get("draft_vocab"):
+        raise HeadsError(f"{directory}: config.json states a draft vocabulary of {config['draft_vocab']} ids but "
+                         f"{DRAFT_FILE} is missing")
     return heads.eval()
+
+
+def _read_draft_vocab(directory: Path, config: dict) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    try:
+        ids = load_file(str(directory / DRAFT_FILE))["ids"]
+    except Exception as err:
+        raise HeadsError(f"cannot read the draft vocabulary {directory / DRAFT_FILE}: it is corrupt or truncated "
+                         f"({err.__class__.__name__}: {str(err)[:200]})") from err
+    stated = config.get("draft_vocab")
+    if stated and stated != ids.numel():
+        raise HeadsError(f"{directory}: config.json states a draft vocabulary of {stated} ids, "
+                         f"{DRAFT_FILE} holds {ids.numel()}")
+    return ids
 
 
 def _resolve_dir(source: str | Path) -> Path:

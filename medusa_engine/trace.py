@@ -19,7 +19,7 @@ class TreeNode:
     rank: int  # rank of the token in head `depth`'s top-k (-1 for the root)
     token: int
     text: str
-    head_prob: float | None  # the head's probability of the token (None for the root)
+    head_prob: float | None  # the head's probability of the token over its (draft) vocabulary; None for the root
     base_prob: float  # the base model's probability of the token given its parent (at the acceptance temperature)
     threshold: float | None  # typical: min(eps, alpha*exp(-H)) at the parent; greedy: None (must be the argmax)
     passes: bool  # the token passes the acceptance test given its parent (the root always does)

@@ -27,10 +27,13 @@ class CharTokenizer:
 def tiny_backbone(vocab: int = 128, layers: int = 2, seed: int = 0, max_positions: int = 512) -> Backbone:
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from medusa_engine.attention import register as register_attention
+
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
-                         eos_token_id=2, pad_token_id=2, bos_token_id=1, attn_implementation="sdpa")
+                         eos_token_id=2, pad_token_id=2, bos_token_id=1,
+                         attn_implementation=register_attention())
     model = LlamaForCausalLM(config).eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -64,7 +64,8 @@ def test_greedy_medusa_equals_vanilla_tiny(tree, seed):
     prompt = list(range(3, 13))
     vanilla = _ids(vanilla_steps(backbone, prompt, cfg))
     for heads in (random_heads(backbone, seed=seed), untrained_heads(4, 64, 128),
-                  random_heads(backbone, lm_head="per_head", seed=seed)):
+                  random_heads(backbone, lm_head="per_head", seed=seed),
+                  random_heads(backbone, seed=seed).set_draft_vocab(torch.arange(3, 100, 2))):
         medusa = _ids(medusa_steps(backbone, heads, TREES[tree], prompt, cfg))
         assert medusa == vanilla
 

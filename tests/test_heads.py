@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from medusa_engine.heads import HeadsConfig, HeadsError, MedusaHeads, load_heads, save_heads, untrained_heads
+from medusa_engine.heads import (DRAFT_FILE, HeadsConfig, HeadsError, MedusaHeads, load_heads, save_heads,
+                                 untrained_heads)
 
 D, V = 16, 50
 
@@ -137,3 +138,74 @@ def test_config_validation():
         HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, lm_head="lowrank")
     with pytest.raises(HeadsError):
         HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, lm_head="weird")
+
+
+def _shared_heads(draft=None):
+    torch.manual_seed(1)
+    heads = MedusaHeads(HeadsConfig(num_heads=3, hidden_size=D, vocab_size=V))
+    with torch.no_grad():
+        for p in heads.parameters():
+            p.normal_(0, 0.3)
+    return heads.eval().set_draft_vocab(draft)
+
+
+def test_draft_vocabulary_proposes_the_full_top_k_restricted_to_it():
+    draft = torch.tensor([3, 7, 11, 20, 21, 30, 44, 49])
+    heads, lm, h = _shared_heads(draft), torch.nn.Linear(D, V, bias=False), torch.randn(D)
+    probs, tokens = heads.propose(h, lm, 4)  # (K, 4) each
+    full = heads(h[None], lm)[:, 0]  # (K, V)
+    restricted = torch.softmax(full[:, draft], dim=-1)
+    want_probs, want_idx = restricted.topk(4)
+    assert torch.equal(tokens, draft[want_idx])
+    torch.testing.assert_close(probs, want_probs)
+    assert torch.equal(heads.top_tokens(heads.hidden(h[None]), lm.weight, 4)[:, 0], tokens)
+    none_probs, none_tokens = _shared_heads(None).propose(h, lm, 4)
+    assert torch.equal(none_tokens, full.topk(4).indices)  # without a draft vocabulary: all of it
+    torch.testing.assert_close(none_probs, torch.softmax(full, -1).topk(4).values)
+
+
+def test_draft_projection_follows_weight_changes_and_packing():
+    from medusa_engine.cpu_linear import can_pack, is_packed, pack_linears
+
+    heads, lm, h = _shared_heads(torch.arange(0, V, 3)), torch.nn.Linear(D, V, bias=False), torch.randn(D)
+    before = heads.propose(h, lm, 3)[1]
+    with torch.no_grad():
+        lm.weight.mul_(-1)  # a changed lm_head (e.g. a merged delta): the cached rows must not be reused
+    after = heads.propose(h, lm, 3)[1]
+    assert not torch.equal(before, after)
+    assert torch.equal(after, heads.top_tokens(heads.hidden(h[None]), lm.weight, 3)[:, 0])
+    if can_pack(lm):
+        pack_linears(lm)
+        with torch.inference_mode():  # as decoding calls it
+            assert torch.equal(heads.propose(h, lm, 3)[1], after) and is_packed(heads._draft_linear[1])
+
+
+def test_draft_vocabulary_save_load_and_removal(tmp_path):
+    draft = torch.tensor([4, 8, 15, 16, 23, 42])
+    save_heads(_shared_heads(draft), tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["draft_vocab"] == 6
+    loaded = load_heads(tmp_path, D, V)
+    assert torch.equal(loaded.draft_ids, draft) and loaded.config.draft_vocab == 6
+    assert "draft_ids" not in loaded.state_dict()  # the weights file keeps the reference layout
+    save_heads(_shared_heads(None), tmp_path)  # saving a set without one removes the stale file
+    assert not (tmp_path / DRAFT_FILE).exists() and load_heads(tmp_path, D, V).draft_ids is None
+
+
+def test_bad_draft_vocabularies(tmp_path):
+    heads = _shared_heads()
+    for ids, match in ((torch.tensor([], dtype=torch.long), "needs 1 to"), (torch.tensor([1, V]), "needs 1 to"),
+                       (torch.tensor([-1, 2]), "needs 1 to"), (torch.tensor([1, 2, 1]), "repeats")):
+        with pytest.raises(HeadsError, match=match):
+            heads.set_draft_vocab(ids)
+    save_heads(_shared_heads(torch.tensor([1, 2, 3])), tmp_path)
+    (tmp_path / DRAFT_FILE).write_bytes(b"garbage")
+    with pytest.raises(HeadsError, match="draft vocabulary .* corrupt or truncated"):
+        load_heads(tmp_path, D, V)
+    (tmp_path / DRAFT_FILE).unlink()
+    with pytest.raises(HeadsError, match="states a draft vocabulary of 3 ids but .* is missing"):
+        load_heads(tmp_path, D, V)
+    save_file({"ids": torch.tensor([1, 2])}, str(tmp_path / DRAFT_FILE))
+    with pytest.raises(HeadsError, match="states a draft vocabulary of 3 ids, .* holds 2"):
+        load_heads(tmp_path, D, V)
+    with pytest.raises(HeadsError, match="draft_vocab must be"):
+        HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, draft_vocab=V + 1)

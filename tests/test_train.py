@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
 from medusa_engine.train.calibrate import simulate_tokens_per_step
 from medusa_engine.train.features import FeatureStore, capture_last_hidden, compute_missing
-from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, train
+from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, frequent_tokens, train
 from medusa_engine.tree import chain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +118,13 @@ def test_training_learns_a_learnable_pattern(tmp_path, tiny):
     assert history[-1]["loss"] < history[0]["loss"]
     tau = simulate_tokens_per_step(heads, lm, examples, store, {"chain": chain(2)})
     assert tau["chain"] > 1.5
+    assert sorted(heads.draft_ids.tolist()) == cycle  # the draft vocabulary: the tokens answers use
+
+
+def test_frequent_tokens_most_frequent_first_ignoring_padding():
+    tokens = torch.tensor([5, 7, 7, -100, 9, 7, 5, -100, -100])
+    assert frequent_tokens(tokens, 2).tolist() == [7, 5]
+    assert frequent_tokens(tokens, 10).tolist() == [7, 5, 9]
 
 
 @pytest.mark.slow
@@ -132,6 +139,7 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert len(calib["growth_order"]) == 63 and len(calib["hit_rates"]) == 4
     heads = load_heads(tmp_path / "heads", 576, 49152)
     assert heads.num_heads == 4
+    assert 0 < heads.config.draft_vocab <= 4096  # the distinct response tokens of 8 short answers, at most
     report = json.loads((tmp_path / "heads" / "report.json").read_text())
     assert report["train_rows"] > 0 and "simulated_tokens_per_step" in report["heldout"]
 

@@ -28,7 +28,7 @@ def simulate_tokens_per_step(heads: MedusaHeads, lm_weight: torch.Tensor, exampl
             continue
         offset, n = store.index[ex["id"]]
         h = torch.from_numpy(np.array(matrix[offset : offset + n], dtype=np.float32))
-        top = heads.logits_over(heads.hidden(h), lm_weight.float()).topk(top_k, dim=-1).indices  # (K, n, k)
+        top = heads.top_tokens(heads.hidden(h), lm_weight.float(), top_k)  # (K, n, k)
         resp = torch.tensor(ex["response_ids"])
         match = torch.zeros(n, heads.num_heads, top_k, dtype=torch.bool)  # match[i, d, r]: head d+1 rank r right at i
         for d in range(heads.num_heads):
@@ -59,7 +59,7 @@ def calibrate(heads: MedusaHeads, lm_weight: torch.Tensor, heldout: list[dict], 
     trees["chain"] = chain(heads.num_heads)
     tau = simulate_tokens_per_step(heads, lm_weight, greedy, store, trees, top_k)
     return {"hit_rates": metrics["hit_rates"], "top1": metrics["top1"], "top5": metrics["top5"],
-            "heldout_rows": metrics["rows"], "heldout_examples": len(greedy),
+            "heldout_rows": metrics["rows"], "heldout_examples": len(greedy), "draft_vocab": heads.config.draft_vocab,
             "growth_order": [list(p) for p in order], "simulated_tokens_per_step": tau}
 
 

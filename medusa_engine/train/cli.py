@@ -37,6 +37,8 @@ def add_parsers(sub) -> None:
     m1.add_argument("--batch-rows", type=int, default=1024)
     m1.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (3e-3 measured best, see README)")
     m1.add_argument("--vocab-subset", type=int, default=8192, help="restricted softmax size (0: full vocabulary)")
+    m1.add_argument("--draft-vocab", type=int, default=4096,
+                    help="the heads propose from this many most frequent response tokens (0: the whole vocabulary)")
     m1.add_argument("--soft-weight", type=float, default=0.0,
                     help="share of the loss on the backbone's own distribution (0: hard labels, as the reference)")
     m1.add_argument("--max-minutes", type=float, default=None)
@@ -59,6 +61,9 @@ def add_parsers(sub) -> None:
     cal = sub.add_parser("calibrate", help="hit rates, optimal trees and simulated tokens/step for a head set")
     cal.add_argument("--heads", required=True)
     cal.add_argument("--data", default=DATA)
+    cal.add_argument("--draft-vocab", type=int, default=None,
+                     help="first set the heads' draft vocabulary to the N most frequent response tokens of the "
+                          "data's training split and save it (0: propose from the whole vocabulary)")
     cal.set_defaults(func=_calibrate)
 
     rep = sub.add_parser("replay", help="greedy tokens/step of head sets on MT-Bench by replay (exact, no timing)")
@@ -73,6 +78,9 @@ def add_parsers(sub) -> None:
     rep.set_defaults(func=_replay)
 
 
+HELDOUT_KEYS = ("top1", "top5", "heldout_rows", "heldout_examples", "draft_vocab", "simulated_tokens_per_step")
+
+
 def write_model_card(out: Path, report: dict, calib: dict) -> None:
     """A README.md model card next to the weights, from the training report and calibration."""
     from ..lora import DELTA_FILE
@@ -80,6 +88,7 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
     tau = calib["simulated_tokens_per_step"]
     acc = " | ".join(f"head {k + 1}: {t1:.1%} / {t5:.1%}" for k, (t1, t5) in enumerate(zip(calib["top1"], calib["top5"])))
     cfg = report["train_config"]
+    vocab = f"{calib['draft_vocab']}-token draft vocabulary" if calib.get("draft_vocab") else "full vocabulary"
     lines = [
         f"# {out.name}", "",
         f"{report['method']} heads for SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), made by Medusa Lens.", "",
@@ -92,7 +101,8 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         "humanities); never MT-Bench. "
         f"{report.get('train_examples', '?')} training examples, {report.get('train_tokens', '?')} response tokens.",
         f"- **Training:** {report['train_minutes']} min on a 2-core CPU; config `{json.dumps(cfg)}`.",
-        f"- **Held-out accuracy (top-1 / top-5, full vocabulary, {calib['heldout_rows']} positions of "
+        f"- **Draft vocabulary:** {_draft_text(calib.get('draft_vocab', 0))}",
+        f"- **Held-out accuracy (top-1 / top-5, {vocab}, {calib['heldout_rows']} positions of "
         f"{calib['heldout_examples']} greedy answers):** {acc}.",
         "- **Simulated greedy tokens/step on held-out answers:** "
         + ", ".join(f"{k} nodes: {v:.2f}" for k, v in tau.items()) + ".",
@@ -114,6 +124,13 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
+def _draft_text(size: int) -> str:
+    if not size:
+        return "none: the heads propose from the whole vocabulary."
+    return (f"the heads propose from the {size} most frequent tokens of the training answers "
+            f"(draft_vocab.safetensors): the verify is unchanged, so greedy output is too.")
+
+
 def _with_default_tree(calib: dict, backbone) -> dict:
     """Measure the verify cost of each calibrated tree size here and record the best size."""
     from ..decoder import choose_backend
@@ -123,7 +140,7 @@ def _with_default_tree(calib: dict, backbone) -> dict:
 
     sizes = [1, 2, 4, 8, 16, 32, 64]
     trees = {s: TreeSpec.from_paths([tuple(p) for p in calib["growth_order"][: s - 1]]) for s in sizes}
-    cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=6,
+    cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=15,
                    backend=choose_backend("auto", backbone.device))
     ratios = {s: cost[str(s)]["ratio"] for s in sizes}
     size, reason = choose_default_size(calib, ratios, str(backbone.device))
@@ -186,7 +203,8 @@ def _medusa1(args) -> int:
     heldout = [ex for ex in examples if ex["split"] == "heldout"] or train_ex[:2]
     config = TrainConfig(num_heads=args.heads, lm_head=args.design, rank=args.rank,
                          epochs=1.0 if args.tiny else args.epochs, batch_rows=64 if args.tiny else args.batch_rows,
-                         lr=args.lr, vocab_subset=args.vocab_subset, soft_weight=args.soft_weight,
+                         lr=args.lr, vocab_subset=args.vocab_subset, draft_vocab=args.draft_vocab,
+                         soft_weight=args.soft_weight,
                          max_minutes=args.max_minutes)
     rows = build_rows(train_ex, store, config.num_heads)
     lm_weight = backbone.model.get_output_embeddings().weight
@@ -201,8 +219,7 @@ def _medusa1(args) -> int:
               "train_examples": len(train_ex), "train_rows": len(rows),
               "train_tokens": int(sum(len(ex["response_ids"]) for ex in train_ex)),
               "train_minutes": round(minutes, 2), "history": history,
-              "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
-                                                "simulated_tokens_per_step")}}
+              "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_model_card(out, report, calib)
     print(json.dumps(report["heldout"], indent=1))
@@ -220,7 +237,6 @@ def _medusa2(args) -> int:
     from ..heads import load_heads, save_heads
     from ..lora import DELTA_FILE
     from .calibrate import calibrate
-    from .features import FeatureStore, compute_missing
     from .medusa2 import Medusa2Config, config_dict, quality, train
 
     original, examples, _ = _load(args.data)
@@ -250,8 +266,7 @@ def _medusa2(args) -> int:
     tuned = load_backbone(None, device="cpu", dtype="float32", delta=str(out))  # the shipped form: delta merged
     heads = load_heads(out, tuned.hidden_size, tuned.vocab_size)
     held_quality = quality(tuned.model, original.model, heldout)
-    store = FeatureStore(Path(args.data) / "medusa2_features" / out.name, tuned.hidden_size)
-    compute_missing(tuned, heldout, store)  # hidden states of the tuned backbone
+    store = _tuned_features(args.data, out, tuned, heldout)
     calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, store), tuned)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)", "init": str(args.init),
@@ -260,8 +275,7 @@ def _medusa2(args) -> int:
                                       - len(ex["prompt_ids"])) for ex in train_ex[: len(history) * config.accumulate]),
               "train_minutes": history[-1]["minutes"] if history else 0.0, "history": history,
               "quality": held_quality,
-              "heldout": {k: calib[k] for k in ("top1", "top5", "heldout_rows", "heldout_examples",
-                                                "simulated_tokens_per_step")}}
+              "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_model_card(out, report, calib)
     print(json.dumps({"quality": held_quality, **report["heldout"]}, indent=1))
@@ -269,17 +283,50 @@ def _medusa2(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from ..heads import load_heads
-    from .calibrate import calibrate
+    """Recalibrate a saved set against the backbone it reads (a MEDUSA-2 set: its tuned backbone), after
+    optionally setting its draft vocabulary; rewrites calibration.json (and the report's held-out block
+    and the model card, where the set has a report)."""
+    import torch
 
+    from ..backbone import load_backbone
+    from ..bundle import delta_for
+    from ..heads import load_heads, save_draft_vocab
+    from .calibrate import calibrate
+    from .medusa1 import frequent_tokens
+
+    if args.draft_vocab is not None and args.draft_vocab < 0:
+        raise ValueError(f"--draft-vocab must be >= 0, got {args.draft_vocab}")
     backbone, examples, store = _load(args.data)
-    heads = load_heads(args.heads, backbone.hidden_size, backbone.vocab_size)
+    out, delta = Path(args.heads), delta_for(args.heads)
     heldout = [ex for ex in examples if ex["split"] == "heldout"]
+    if delta is not None:
+        backbone = load_backbone(None, device="cpu", dtype="float32", delta=delta)
+        heldout = [ex for ex in heldout if not ex["sampled"]]
+        store = _tuned_features(args.data, out, backbone, heldout)
+    heads = load_heads(out, backbone.hidden_size, backbone.vocab_size)
+    if args.draft_vocab is not None:
+        responses = torch.tensor([t for ex in examples if ex["split"] == "train" for t in ex["response_ids"][1:]])
+        heads.set_draft_vocab(frequent_tokens(responses, args.draft_vocab) if args.draft_vocab else None)
+        save_draft_vocab(heads, out)
     calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
                                backbone)
-    (Path(args.heads) / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    if (out / "report.json").is_file():
+        report = json.loads((out / "report.json").read_text())
+        report["heldout"] = {k: calib[k] for k in HELDOUT_KEYS}
+        (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+        write_model_card(out, report, calib)
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
     return 0
+
+
+def _tuned_features(data: str, heads_dir: Path, tuned, heldout: list[dict]):
+    """Hidden states of a MEDUSA-2 set's tuned backbone on `heldout`, cached per set."""
+    from .features import FeatureStore, compute_missing
+
+    store = FeatureStore(Path(data) / "medusa2_features" / heads_dir.name, tuned.hidden_size)
+    compute_missing(tuned, heldout, store)
+    return store
 
 
 def _replay(args) -> int:

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="use only this many prompts (a fixed mixed subset)")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may run on (taskset)
     prompts = sorted(build_prompts(), key=lambda p: unit_hash("order", p.id))[: args.limit]
     backbone = load_backbone(args.model, device=args.device, dtype=args.dtype)
     stats = generate(args.out, backbone, prompts, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
