@@ -151,3 +151,18 @@ def test_medusa1_cli_refuses_a_non_positive_example_count(tmp_path):
     code, stderr = run_cli(["train", "medusa1", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
                             "--examples", "0"])
     assert code == 2 and "--examples must be a positive number" in stderr, stderr
+
+
+@pytest.mark.parametrize("command", [["calibrate", "--heads", "x"], ["replay"]])
+def test_draft_vocab_must_not_be_negative(tmp_path, command):
+    from conftest import run_cli
+
+    code, stderr = run_cli(command + ["--data", str(tmp_path), "--draft-vocab", "-1"])
+    assert code == 2 and "--draft-vocab must be >= 0, got -1" in stderr, stderr
+
+
+def test_replay_draft_vocab_needs_the_data(tmp_path):
+    from conftest import run_cli
+
+    code, stderr = run_cli(["replay", "--data", str(tmp_path), "--draft-vocab", "100"])
+    assert code == 2 and "--draft-vocab needs the self-distillation data" in stderr, stderr

@@ -75,6 +75,10 @@ def add_parsers(sub) -> None:
     rep.add_argument("--cache", default="data/replay", help="greedy answers + hidden states, per backbone")
     rep.add_argument("--batch-size", type=int, default=16)
     rep.add_argument("--json", default=None)
+    rep.add_argument("--draft-vocab", type=int, default=None,
+                     help="score every set with this draft vocabulary instead of its own (the N most frequent "
+                          "answer tokens of --data's training split; 0: the whole vocabulary); nothing is saved")
+    rep.add_argument("--data", default=DATA, help="self-distillation data, for --draft-vocab")
     rep.set_defaults(func=_replay)
 
 
@@ -286,16 +290,12 @@ def _calibrate(args) -> int:
     """Recalibrate a saved set against the backbone it reads (a MEDUSA-2 set: its tuned backbone), after
     optionally setting its draft vocabulary; rewrites calibration.json (and the report's held-out block
     and the model card, where the set has a report)."""
-    import torch
-
     from ..backbone import load_backbone
     from ..bundle import delta_for
     from ..heads import load_heads, save_draft_vocab
     from .calibrate import calibrate
-    from .medusa1 import frequent_tokens
 
-    if args.draft_vocab is not None and args.draft_vocab < 0:
-        raise ValueError(f"--draft-vocab must be >= 0, got {args.draft_vocab}")
+    _check_draft_vocab(args.draft_vocab)
     backbone, examples, store = _load(args.data)
     out, delta = Path(args.heads), delta_for(args.heads)
     heldout = [ex for ex in examples if ex["split"] == "heldout"]
@@ -305,8 +305,7 @@ def _calibrate(args) -> int:
         store = _tuned_features(args.data, out, backbone, heldout)
     heads = load_heads(out, backbone.hidden_size, backbone.vocab_size)
     if args.draft_vocab is not None:
-        responses = torch.tensor([t for ex in examples if ex["split"] == "train" for t in ex["response_ids"][1:]])
-        heads.set_draft_vocab(frequent_tokens(responses, args.draft_vocab) if args.draft_vocab else None)
+        heads.set_draft_vocab(_draft_ids(examples, args.draft_vocab))
         save_draft_vocab(heads, out)
     calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
                                backbone)
@@ -318,6 +317,23 @@ def _calibrate(args) -> int:
         write_model_card(out, report, calib)
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
     return 0
+
+
+def _check_draft_vocab(size: int | None) -> None:
+    if size is not None and size < 0:
+        raise ValueError(f"--draft-vocab must be >= 0, got {size}")
+
+
+def _draft_ids(examples: list[dict], size: int):
+    """The `size` most frequent tokens of the training answers (what head 1 predicts); None for 0."""
+    import torch
+
+    from .medusa1 import frequent_tokens
+
+    if not size:
+        return None
+    return frequent_tokens(torch.tensor([t for ex in examples if ex["split"] == "train"
+                                         for t in ex["response_ids"][1:]]), size)
 
 
 def _tuned_features(data: str, heads_dir: Path, tuned, heldout: list[dict]):
@@ -335,7 +351,16 @@ def _replay(args) -> int:
     from ..bundle import delta_for, load_head_set
     from .replay import greedy_answers, replay_tokens_per_step
 
+    _check_draft_vocab(args.draft_vocab)
     prompts = load_prompts(args.prompts or DEFAULT_PROMPTS, args.limit)
+    draft = None
+    if args.draft_vocab is not None:
+        from .distill import load_examples
+
+        jsonl = _paths(args.data)[0]
+        if not jsonl.is_file():
+            raise ValueError(f"--draft-vocab needs the self-distillation data: none at {jsonl}")
+        draft = _draft_ids(load_examples(jsonl), args.draft_vocab)
     results, backbones = {}, {}
     for heads in args.heads:
         delta = delta_for(heads)
@@ -343,10 +368,14 @@ def _replay(args) -> int:
             backbones[delta] = load_backbone(None, device="cpu", dtype="float32", delta=delta)
         backbone = backbones[delta]
         head_set = load_head_set(heads, backbone)
+        if args.draft_vocab is not None:
+            head_set.heads.set_draft_vocab(draft)
         answers, store = greedy_answers(backbone, prompts, args.max_new_tokens, args.cache, args.batch_size)
         results[head_set.name] = replay_tokens_per_step(backbone, head_set, answers, store, tuple(args.sizes))
     names = [str(s) for s in args.sizes] + ["chain"]
-    print(f"greedy tokens/step by replay, {len(prompts)} prompts, max_new_tokens {args.max_new_tokens}")
+    print(f"greedy tokens/step by replay, {len(prompts)} prompts, max_new_tokens {args.max_new_tokens}"
+          + (f", draft vocabulary {args.draft_vocab or 'none'} (overriding each set's)" if draft is not None
+             or args.draft_vocab == 0 else ""))
     print(f"{'heads':<28}{'group':<12}{'n':>4}{'tokens':>7}" + "".join(f"{n:>7}" for n in names))
     for heads, groups in results.items():
         for group, r in groups.items():
