@@ -209,3 +209,5 @@ def test_bad_draft_vocabularies(tmp_path):
         load_heads(tmp_path, D, V)
     with pytest.raises(HeadsError, match="draft_vocab must be"):
         HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, draft_vocab=V + 1)
+    with pytest.raises(HeadsError, match="give its ids to set_draft_vocab"):
+        MedusaHeads(HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, draft_vocab=3))

@@ -170,7 +170,8 @@ def _distill(args) -> int:
     return 0
 
 
-def _load(data: str):
+def _load(data: str, delta: str | None = None):
+    """The backbone (with a MEDUSA-2 `delta` merged, if given), the examples and the feature store."""
     from ..backbone import load_backbone
     from .distill import load_examples
     from .features import FeatureStore
@@ -178,7 +179,7 @@ def _load(data: str):
     jsonl, folder = _paths(data)
     if not jsonl.is_file():
         raise ValueError(f"no self-distillation data at {jsonl}: run `python -m medusa_engine train distill` first")
-    backbone = load_backbone(None, device="cpu", dtype="float32")
+    backbone = load_backbone(None, device="cpu", dtype="float32", delta=delta)
     return backbone, load_examples(jsonl), FeatureStore(folder, backbone.hidden_size)
 
 
@@ -290,17 +291,15 @@ def _calibrate(args) -> int:
     """Recalibrate a saved set against the backbone it reads (a MEDUSA-2 set: its tuned backbone), after
     optionally setting its draft vocabulary; rewrites calibration.json (and the report's held-out block
     and the model card, where the set has a report)."""
-    from ..backbone import load_backbone
     from ..bundle import delta_for
     from ..heads import load_heads, save_draft_vocab
     from .calibrate import calibrate
 
     _check_draft_vocab(args.draft_vocab)
-    backbone, examples, store = _load(args.data)
     out, delta = Path(args.heads), delta_for(args.heads)
+    backbone, examples, store = _load(args.data, delta)
     heldout = [ex for ex in examples if ex["split"] == "heldout"]
-    if delta is not None:
-        backbone = load_backbone(None, device="cpu", dtype="float32", delta=delta)
+    if delta is not None:  # the tuned backbone's hidden states, not the original's in `store`
         heldout = [ex for ex in heldout if not ex["sampled"]]
         store = _tuned_features(args.data, out, backbone, heldout)
     heads = load_heads(out, backbone.hidden_size, backbone.vocab_size)
