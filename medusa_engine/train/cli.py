@@ -373,8 +373,8 @@ def _replay(args) -> int:
         results[head_set.name] = replay_tokens_per_step(backbone, head_set, answers, store, tuple(args.sizes))
     names = [str(s) for s in args.sizes] + ["chain"]
     print(f"greedy tokens/step by replay, {len(prompts)} prompts, max_new_tokens {args.max_new_tokens}"
-          + (f", draft vocabulary {args.draft_vocab or 'none'} (overriding each set's)" if draft is not None
-             or args.draft_vocab == 0 else ""))
+          + (f", draft vocabulary {args.draft_vocab or 'none'} (overriding each set's)"
+             if args.draft_vocab is not None else ""))
     print(f"{'heads':<28}{'group':<12}{'n':>4}{'tokens':>7}" + "".join(f"{n:>7}" for n in names))
     for heads, groups in results.items():
         for group, r in groups.items():
