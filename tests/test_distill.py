@@ -183,3 +183,22 @@ def test_a_second_generator_on_the_same_file_is_refused(tmp_path, backbone, prom
     with distill._exclusive(out):
         with pytest.raises(RuntimeError, match="already generating"):
             run(out, backbone, prompts[:2])
+
+
+@pytest.mark.parametrize("argv, message", [(["--skip", "7000"], "leaves no prompts (the set has 6400)"),
+                                           (["--skip", "-1"], "--skip must be >= 0")])
+def test_distill_refuses_a_skip_past_the_prompt_set(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        distill.main(["--out", "unused/distill.jsonl", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_skip_starts_past_the_prompts_another_data_set_answered(tmp_path, backbone, prompts, monkeypatch):
+    """`--skip N` answers the prompts after the first N of the fixed order, none of the first N."""
+    seen = {}
+    monkeypatch.setattr(distill, "load_backbone", lambda *a, **k: backbone)
+    monkeypatch.setattr(distill, "generate", lambda out, bb, ps, **k: seen.update(ids=[p.id for p in ps]) or
+                        {"done": len(ps), "new": 0, "tokens": 0, "seconds": 0.0})
+    distill.main(["--out", str(tmp_path / "d.jsonl"), "--skip", "5", "--limit", "3"])
+    ordered = [p.id for p in sorted(prompts, key=lambda p: distill.unit_hash("order", p.id))]
+    assert seen["ids"] == ordered[5:8]

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,27 @@ def test_training_learns_a_learnable_pattern(tmp_path, tiny):
     assert sorted(heads.draft_ids.tolist()) == cycle  # the draft vocabulary: the tokens answers use
 
 
+def test_training_further_continues_from_given_heads(tmp_path, tiny):
+    """`train(..., heads=h)` (an earlier sitting's heads, `train medusa1 --init`) trains h itself further, keeps
+    nothing of a stale draft vocabulary it is told not to have, and refuses a config of another design."""
+    cycle = list(range(10, 22))
+    examples = [{"id": f"c{i}", "split": "train", "sampled": False, "prompt_ids": [3, 4, 5 + i],
+                 "response_ids": (cycle * 4)[i : i + 36]} for i in range(12)]
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    compute_missing(tiny, examples, store, progress=False)
+    rows = build_rows(examples, store, 2)
+    lm = tiny.model.get_output_embeddings().weight
+    config = TrainConfig(num_heads=2, epochs=10, batch_rows=128, vocab_subset=16, warmup_steps=2)
+    first, first_log = train(rows, lm, config, log=lambda e: None)
+    start = {k: v.clone() for k, v in first.state_dict().items()}
+    again, again_log = train(rows, lm, replace(config, draft_vocab=0), heads=first, log=lambda e: None)
+    assert again is first and again.draft_ids is None and again.config.draft_vocab == 0
+    assert any(not torch.equal(start[k], v) for k, v in again.state_dict().items())
+    assert again_log[0]["loss"] < first_log[0]["loss"]  # it starts where the first sitting ended
+    with pytest.raises(ValueError, match="the config asks for 3 x shared"):
+        train(rows, lm, replace(config, num_heads=3), heads=first, log=lambda e: None)
+
+
 def test_frequent_tokens_most_frequent_first_ignoring_padding():
     tokens = torch.tensor([5, 7, 7, -100, 9, 7, 5, -100, -100])
     assert frequent_tokens(tokens, 2).tolist() == [7, 5]
@@ -142,6 +164,16 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert 0 < heads.config.draft_vocab <= 4096  # the distinct response tokens of 8 short answers, at most
     report = json.loads((tmp_path / "heads" / "report.json").read_text())
     assert report["train_rows"] > 0 and "simulated_tokens_per_step" in report["heldout"]
+
+    further = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa1", "--tiny", "--data",
+                              str(tmp_path / "data"), "--init", str(tmp_path / "heads"), "--design", "lowrank",
+                              "--out", str(tmp_path / "further")], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=600)
+    assert further.returncode == 0, further.stderr[-2000:]
+    again = json.loads((tmp_path / "further" / "report.json").read_text())
+    assert again["train_config"]["lm_head"] == "shared"  # the design of the heads it continues
+    assert again["init"]["sittings"] == [{k: report[k] for k in ("train_examples", "train_tokens", "train_minutes")}]
+    assert "continuing" in (tmp_path / "further" / "README.md").read_text()
 
 
 

@@ -15,6 +15,8 @@ def add_parsers(sub) -> None:
 
     distill = stages.add_parser("distill", help="generate the self-distillation data (resumable)")
     distill.add_argument("--data", default=DATA)
+    distill.add_argument("--skip", type=int, default=0,
+                         help="start this far into the fixed prompt order (past prompts another data set answered)")
     distill.add_argument("--limit", type=int, default=None)
     distill.add_argument("--max-new-tokens", type=int, default=400)
     distill.add_argument("--batch-size", type=int, default=None)
@@ -30,6 +32,9 @@ def add_parsers(sub) -> None:
     m1.add_argument("--out", required=True, help="directory for config.json, weights, calibration, report")
     m1.add_argument("--examples", type=int, default=None,
                     help="use only the first N examples of the data file (equal-data comparisons as it grows)")
+    m1.add_argument("--init", default=None,
+                    help="train these heads further (an earlier sitting's set; their design replaces --heads, "
+                         "--design and --rank)")
     m1.add_argument("--heads", type=int, default=4)
     m1.add_argument("--design", choices=["shared", "lowrank", "per_head"], default="shared")
     m1.add_argument("--rank", type=int, default=0)
@@ -103,7 +108,8 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
         "project's generated prompt set (writing, roleplay, reasoning, math, coding, extraction, STEM, "
         "humanities); never MT-Bench. "
-        f"{report.get('train_examples', '?')} training examples, {report.get('train_tokens', '?')} response tokens.",
+        f"{report.get('train_examples', '?')} training examples, {report.get('train_tokens', '?')} response tokens"
+        + _earlier_text(report.get("init")) + ".",
         f"- **Training:** {report['train_minutes']} min on a 2-core CPU; config `{json.dumps(cfg)}`.",
         f"- **Draft vocabulary:** {_draft_text(calib.get('draft_vocab', 0))}",
         f"- **Held-out accuracy (top-1 / top-5, {vocab}, {calib['heldout_rows']} positions of "
@@ -126,6 +132,15 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
                      "token-for-token the tuned backbone's greedy output; tested), not the original model. "
                      "Licence: Apache-2.0, like the base model.")
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _earlier_text(init: dict | None) -> str:
+    if not init:
+        return ""
+    sittings = "; ".join(f"{s.get('train_examples', '?')} examples, {s.get('train_tokens', '?')} tokens"
+                         for s in init.get("sittings", [])) or "no report"
+    return (f", continuing {init['heads']} (trained before on other prompts of the same set, from data not kept: "
+            f"{sittings})")
 
 
 def _draft_text(size: int) -> str:
@@ -162,7 +177,7 @@ def _paths(data: str) -> tuple[Path, Path]:
 def _distill(args) -> int:
     from . import distill
 
-    argv = ["--out", str(_paths(args.data)[0]), "--max-new-tokens", str(args.max_new_tokens)]
+    argv = ["--out", str(_paths(args.data)[0]), "--max-new-tokens", str(args.max_new_tokens), "--skip", str(args.skip)]
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--dtype", args.dtype)):
         if value is not None:
             argv += [flag, str(value)]
@@ -192,21 +207,23 @@ def _features(args) -> int:
 
 
 def _medusa1(args) -> int:
-    from ..heads import save_heads
+    from ..heads import load_heads, save_heads
     from .calibrate import calibrate
     from .features import compute_missing
     from .medusa1 import TrainConfig, build_rows, config_dict, train
 
     if args.tiny:
-        _distill(argparse.Namespace(data=args.data, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
+        _distill(argparse.Namespace(data=args.data, skip=0, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
     if args.examples is not None and args.examples < 1:
         raise ValueError(f"--examples must be a positive number of examples, got {args.examples}")
     backbone, examples, store = _load(args.data)
+    init = load_heads(args.init, backbone.hidden_size, backbone.vocab_size) if args.init else None
+    design = (init.num_heads, init.config.lm_head, init.config.rank) if init else (args.heads, args.design, args.rank)
     examples = examples[: args.examples]
     compute_missing(backbone, examples, store)
     train_ex = [ex for ex in examples if ex["split"] == "train"]
     heldout = [ex for ex in examples if ex["split"] == "heldout"] or train_ex[:2]
-    config = TrainConfig(num_heads=args.heads, lm_head=args.design, rank=args.rank,
+    config = TrainConfig(num_heads=design[0], lm_head=design[1], rank=design[2],
                          epochs=1.0 if args.tiny else args.epochs, batch_rows=64 if args.tiny else args.batch_rows,
                          lr=args.lr, vocab_subset=args.vocab_subset, draft_vocab=args.draft_vocab,
                          soft_weight=args.soft_weight,
@@ -215,7 +232,7 @@ def _medusa1(args) -> int:
     lm_weight = backbone.model.get_output_embeddings().weight
     print(f"training on {len(rows)} rows from {len(train_ex)} examples; held out: {len(heldout)} examples")
     start = time.time()
-    heads, history = train(rows, lm_weight, config)
+    heads, history = train(rows, lm_weight, config, heads=init)
     minutes = (time.time() - start) / 60
     calib = _with_default_tree(calibrate(heads, lm_weight, heldout, store), backbone)
     out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size})
@@ -225,10 +242,23 @@ def _medusa1(args) -> int:
               "train_tokens": int(sum(len(ex["response_ids"]) for ex in train_ex)),
               "train_minutes": round(minutes, 2), "history": history,
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
+    if args.init:
+        report["init"] = {"heads": str(args.init), **_earlier_training(Path(args.init))}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_model_card(out, report, calib)
     print(json.dumps(report["heldout"], indent=1))
     return 0
+
+
+def _earlier_training(heads_dir: Path) -> dict:
+    """What a set's report says it was trained on, including its own earlier sittings ({} without a report)."""
+    path = heads_dir / "report.json"
+    if not path.is_file():
+        return {}
+    report = json.loads(path.read_text())
+    earlier = report.get("init", {}).get("sittings", [])
+    sitting = {k: report[k] for k in ("train_examples", "train_tokens", "train_minutes") if k in report}
+    return {"sittings": earlier + [sitting]}
 
 
 def _medusa2(args) -> int:

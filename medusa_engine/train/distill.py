@@ -219,11 +219,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--heldout-share", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", type=int, default=0,
+                    help="start this far into the fixed prompt order (past prompts another data set already answered)")
     ap.add_argument("--limit", type=int, default=None, help="use only this many prompts (a fixed mixed subset)")
     args = ap.parse_args(argv)
+    if args.skip < 0 or (args.limit is not None and args.limit < 1):
+        ap.error("--skip must be >= 0 and --limit >= 1")
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may run on (taskset)
-    prompts = sorted(build_prompts(), key=lambda p: unit_hash("order", p.id))[: args.limit]
+    ordered = sorted(build_prompts(), key=lambda p: unit_hash("order", p.id))
+    prompts = ordered[args.skip:][: args.limit]
+    if not prompts:
+        ap.error(f"--skip {args.skip} leaves no prompts (the set has {len(ordered)})")
     backbone = load_backbone(args.model, device=args.device, dtype=args.dtype)
     stats = generate(args.out, backbone, prompts, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                      sample_share=args.sample_share, temperature=args.temperature, seed=args.seed,

@@ -98,7 +98,13 @@ def frequent_tokens(tokens: torch.Tensor, count: int) -> torch.Tensor:
 
 def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: MedusaHeads | None = None,
           log=print) -> tuple[MedusaHeads, list[dict]]:
-    """Train heads on `rows` against the frozen shared lm_head weight (V, d). Returns heads and a log."""
+    """Train heads on `rows` against the frozen shared lm_head weight (V, d): new ones, or `heads` further
+    (e.g. heads of an earlier sitting on new data; their design must match `config`). Returns heads and a log."""
+    if heads is not None and (heads.num_heads, heads.config.lm_head, heads.config.rank) != (
+            config.num_heads, config.lm_head, config.rank):
+        raise ValueError(f"heads to train further are {heads.num_heads} x {heads.config.lm_head} (rank "
+                         f"{heads.config.rank}), the config asks for {config.num_heads} x {config.lm_head} (rank "
+                         f"{config.rank})")
     torch.manual_seed(config.seed)
     vocab, d = lm_weight.shape
     if heads is None:
@@ -153,8 +159,7 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
             done = step >= total or bool(config.max_minutes and time.time() - start > config.max_minutes * 60)
             if done:
                 break
-    if config.draft_vocab:
-        heads.set_draft_vocab(frequent_tokens(rows.targets[:, 0], config.draft_vocab))
+    heads.set_draft_vocab(frequent_tokens(rows.targets[:, 0], config.draft_vocab) if config.draft_vocab else None)
     return heads.eval(), history
 
 
