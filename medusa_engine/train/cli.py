@@ -410,6 +410,10 @@ def _replay(args) -> int:
         for group, r in groups.items():
             print(f"{heads[:27]:<28}{group[:11]:<12}{r['prompts']:>4}{r['tokens']:>7}"
                   + "".join(f"{r['tokens_per_step'][n]:>7.2f}" for n in names))
+    print("head accuracy on the same answers, overall (top-1 / top-5 %, heads 1..K, over each set's draft vocabulary)")
+    for heads, groups in results.items():
+        top1, top5 = (" / ".join(f"{100 * a:.1f}" for a in groups["overall"][k]) for k in ("top1", "top5"))
+        print(f"{heads[:27]:<28}top-1 {top1}   top-5 {top5}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -20,6 +20,7 @@ from ..tree import chain
 from .calibrate import simulate_tokens_per_step
 from .distill import generate_batch
 from .features import FeatureStore
+from .medusa1 import build_rows, evaluate
 
 
 def greedy_answers(backbone: Backbone, prompts: list[dict], max_new_tokens: int, cache_dir: str | Path,
@@ -53,13 +54,18 @@ def greedy_answers(backbone: Backbone, prompts: list[dict], max_new_tokens: int,
 
 def replay_tokens_per_step(backbone: Backbone, head_set: HeadSet, answers: list[dict], store: FeatureStore,
                            sizes: tuple[int, ...] = (1, 4, 8, 16, 32, 64)) -> dict:
-    """Tokens/step per tree size (and the top-1 chain), overall and per category."""
+    """Tokens/step per tree size (and the top-1 chain), and each head's top-1 / top-5 accuracy on the
+    answers (over its draft vocabulary, every position), overall and per category."""
     heads = copy.deepcopy(head_set.heads).float()
     lm_weight = backbone.model.get_output_embeddings().weight.float()
     trees = {str(s): head_set.tree(s) for s in sizes} | {"chain": chain(heads.num_heads)}
     groups = {"overall": answers}
     for row in answers:
         groups.setdefault(row["category"], []).append(row)
-    return {name: {"prompts": len(rows), "tokens": sum(len(r["response_ids"]) for r in rows),
-                   "tokens_per_step": simulate_tokens_per_step(heads, lm_weight, rows, store, trees)}
-            for name, rows in groups.items()}
+    results = {}
+    for name, rows in groups.items():
+        accuracy = evaluate(heads, build_rows(rows, store, heads.num_heads), lm_weight, max_rows=store.rows)
+        results[name] = {"prompts": len(rows), "tokens": sum(len(r["response_ids"]) for r in rows),
+                         "tokens_per_step": simulate_tokens_per_step(heads, lm_weight, rows, store, trees),
+                         "top1": accuracy["top1"], "top5": accuracy["top5"]}
+    return results
