@@ -10,6 +10,7 @@ import torch
 from medusa_engine.backbone import Backbone
 from medusa_engine.train import distill
 from medusa_engine.train.prompts import CATEGORIES, build_prompts
+from medusa_engine.train.prompts_varied import PROMPT_SETS
 
 MT_BENCH = Path(__file__).resolve().parents[1] / "assets" / "mt_bench_question.jsonl"
 
@@ -19,7 +20,13 @@ def prompts():
     return build_prompts()
 
 
-def test_prompts_many_unique_all_categories(prompts):
+@pytest.fixture(scope="module", params=sorted(PROMPT_SETS))
+def any_set(request):
+    return request.param, PROMPT_SETS[request.param]()
+
+
+def test_prompts_many_unique_all_categories(any_set):
+    _, prompts = any_set
     assert len(prompts) >= 6000
     assert len({p.id for p in prompts}) == len(prompts)
     assert len({p.text for p in prompts}) == len(prompts)
@@ -29,12 +36,14 @@ def test_prompts_many_unique_all_categories(prompts):
     assert all(p.text.strip() and "{" not in p.text.split("```")[0] for p in prompts)  # no unfilled fields
 
 
-def test_prompts_deterministic(prompts):
-    again = build_prompts()
+def test_prompts_deterministic(any_set):
+    name, prompts = any_set
+    again = PROMPT_SETS[name]()
     assert [(p.id, p.text) for p in again] == [(p.id, p.text) for p in prompts]
 
 
-def test_prompts_avoid_mt_bench(prompts):
+def test_prompts_avoid_mt_bench(any_set):
+    _, prompts = any_set
     firsts = [json.loads(line)["turns"][0] for line in MT_BENCH.read_text().splitlines() if line.strip()]
     assert len(firsts) >= 80
 
@@ -46,6 +55,14 @@ def test_prompts_avoid_mt_bench(prompts):
     for p in prompts:
         assert " ".join(p.text.lower().split()) not in bench_full, p.id
         assert key(p.text) not in bench_keys, (p.id, p.text)
+        assert not any(" ".join(q.lower().split()) in " ".join(p.text.lower().split()) for q in firsts), p.id
+
+
+def test_the_varied_set_shares_no_prompt_or_id_with_the_first(prompts):
+    varied = PROMPT_SETS["varied"]()
+    assert not {p.text for p in varied} & {p.text for p in prompts}
+    assert not {p.id for p in varied} & {p.id for p in prompts}
+    assert all(p.id.startswith(f"varied-{p.category}-") for p in varied)
 
 
 # --- generation, on a tiny random model -------------------------------------------------------
@@ -202,3 +219,13 @@ def test_skip_starts_past_the_prompts_another_data_set_answered(tmp_path, backbo
     distill.main(["--out", str(tmp_path / "d.jsonl"), "--skip", "5", "--limit", "3"])
     ordered = [p.id for p in sorted(prompts, key=lambda p: distill.unit_hash("order", p.id))]
     assert seen["ids"] == ordered[5:8]
+    distill.main(["--out", str(tmp_path / "v.jsonl"), "--prompt-set", "varied", "--limit", "3"])
+    varied = sorted(PROMPT_SETS["varied"](), key=lambda p: distill.unit_hash("order", p.id))
+    assert seen["ids"] == [p.id for p in varied[:3]]
+
+
+def test_prompt_set_counts_tell_the_sets_apart_by_id():
+    from medusa_engine.train.prompts_varied import prompt_set_counts
+
+    assert prompt_set_counts(["writing-0001", "varied-math-0002", "varied-stem-0100"]) == {"templates": 1, "varied": 2}
+    assert prompt_set_counts([]) == {}

@@ -172,8 +172,11 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert further.returncode == 0, further.stderr[-2000:]
     again = json.loads((tmp_path / "further" / "report.json").read_text())
     assert again["train_config"]["lm_head"] == "shared"  # the design of the heads it continues
-    assert again["init"]["sittings"] == [{k: report[k] for k in ("train_examples", "train_tokens", "train_minutes")}]
-    assert "continuing" in (tmp_path / "further" / "README.md").read_text()
+    sitting_keys = ("train_examples", "prompt_sets", "train_tokens", "train_minutes")
+    assert again["init"]["sittings"] == [{k: report[k] for k in sitting_keys}]
+    assert report["prompt_sets"] == {"templates": report["train_examples"]}
+    card = (tmp_path / "further" / "README.md").read_text()
+    assert "continuing" in card and f"{report['train_examples']} examples ({report['train_examples']} templates)" in card
 
 
 

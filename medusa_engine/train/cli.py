@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+from .prompts_varied import PROMPT_SETS, prompt_set_counts
+
 DATA = "data/distill"
 
 
@@ -15,6 +17,7 @@ def add_parsers(sub) -> None:
 
     distill = stages.add_parser("distill", help="generate the self-distillation data (resumable)")
     distill.add_argument("--data", default=DATA)
+    distill.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="templates")
     distill.add_argument("--skip", type=int, default=0,
                          help="start this far into the fixed prompt order (past prompts another data set answered)")
     distill.add_argument("--limit", type=int, default=None)
@@ -106,9 +109,10 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         f"{cfg.get('lm_head', 'shared')} lm_head; files: config.json, medusa_lm_head.safetensors "
         "(reference 'version 2' layout), calibration.json, report.json.",
         "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
-        "project's generated prompt set (writing, roleplay, reasoning, math, coding, extraction, STEM, "
+        "project's generated prompt sets (writing, roleplay, reasoning, math, coding, extraction, STEM, "
         "humanities); never MT-Bench. "
-        f"{report.get('train_examples', '?')} training examples, {report.get('train_tokens', '?')} response tokens"
+        f"{report.get('train_examples', '?')} training examples{_sets_text(report)}, "
+        f"{report.get('train_tokens', '?')} response tokens"
         + _earlier_text(report.get("init")) + ".",
         f"- **Training:** {report['train_minutes']} min on a 2-core CPU; config `{json.dumps(cfg)}`.",
         f"- **Draft vocabulary:** {_draft_text(calib.get('draft_vocab', 0))}",
@@ -137,10 +141,14 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
 def _earlier_text(init: dict | None) -> str:
     if not init:
         return ""
-    sittings = "; ".join(f"{s.get('train_examples', '?')} examples, {s.get('train_tokens', '?')} tokens"
+    sittings = "; ".join(f"{s.get('train_examples', '?')} examples{_sets_text(s)}, {s.get('train_tokens', '?')} tokens"
                          for s in init.get("sittings", [])) or "no report"
-    return (f", continuing {init['heads']} (trained before on other prompts of the same set, from data not kept: "
-            f"{sittings})")
+    return f", continuing {init['heads']} (trained before on other prompts, from data not kept: {sittings})"
+
+
+def _sets_text(report: dict) -> str:
+    sets = report.get("prompt_sets")
+    return " (" + ", ".join(f"{n} {name}" for name, n in sets.items()) + ")" if sets else ""
 
 
 def _draft_text(size: int) -> str:
@@ -177,7 +185,8 @@ def _paths(data: str) -> tuple[Path, Path]:
 def _distill(args) -> int:
     from . import distill
 
-    argv = ["--out", str(_paths(args.data)[0]), "--max-new-tokens", str(args.max_new_tokens), "--skip", str(args.skip)]
+    argv = ["--out", str(_paths(args.data)[0]), "--max-new-tokens", str(args.max_new_tokens), "--skip", str(args.skip),
+            "--prompt-set", args.prompt_set]
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--dtype", args.dtype)):
         if value is not None:
             argv += [flag, str(value)]
@@ -213,7 +222,7 @@ def _medusa1(args) -> int:
     from .medusa1 import TrainConfig, build_rows, config_dict, train
 
     if args.tiny:
-        _distill(argparse.Namespace(data=args.data, skip=0, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
+        _distill(argparse.Namespace(data=args.data, prompt_set="templates", skip=0, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
     if args.examples is not None and args.examples < 1:
         raise ValueError(f"--examples must be a positive number of examples, got {args.examples}")
     backbone, examples, store = _load(args.data)
@@ -238,7 +247,8 @@ def _medusa1(args) -> int:
     out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size})
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-1 (frozen backbone, self-distilled data)", "train_config": config_dict(config),
-              "train_examples": len(train_ex), "train_rows": len(rows),
+              "train_examples": len(train_ex), "prompt_sets": prompt_set_counts(ex["id"] for ex in train_ex),
+              "train_rows": len(rows),
               "train_tokens": int(sum(len(ex["response_ids"]) for ex in train_ex)),
               "train_minutes": round(minutes, 2), "history": history,
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
@@ -257,7 +267,7 @@ def _earlier_training(heads_dir: Path) -> dict:
         return {}
     report = json.loads(path.read_text())
     earlier = report.get("init", {}).get("sittings", [])
-    sitting = {k: report[k] for k in ("train_examples", "train_tokens", "train_minutes") if k in report}
+    sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes") if k in report}
     return {"sittings": earlier + [sitting]}
 
 

@@ -30,7 +30,8 @@ import torch
 
 from ..backbone import Backbone, encode_chat, load_backbone
 from .features import FeatureStore, capture_last_hidden
-from .prompts import Prompt, build_prompts
+from .prompts import Prompt
+from .prompts_varied import PROMPT_SETS
 
 DEFAULT_BATCH_SIZE = 64  # fp32 on the 2-core CPU: ~69 tok/s raw at 64 vs ~40-46 at 32, no better at 96/128
 DEFAULT_DTYPE = "float32"  # bfloat16 is 2-7x slower here (no native bf16 on this CPU)
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--heldout-share", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="templates",
+                    help="which prompt set to answer (ids differ, so two sets never collide in one file)")
     ap.add_argument("--skip", type=int, default=0,
                     help="start this far into the fixed prompt order (past prompts another data set already answered)")
     ap.add_argument("--limit", type=int, default=None, help="use only this many prompts (a fixed mixed subset)")
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--skip must be >= 0 and --limit >= 1")
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may run on (taskset)
-    ordered = sorted(build_prompts(), key=lambda p: unit_hash("order", p.id))
+    ordered = sorted(PROMPT_SETS[args.prompt_set](), key=lambda p: unit_hash("order", p.id))
     prompts = ordered[args.skip:][: args.limit]
     if not prompts:
         ap.error(f"--skip {args.skip} leaves no prompts (the set has {len(ordered)})")
