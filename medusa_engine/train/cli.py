@@ -222,7 +222,8 @@ def _medusa1(args) -> int:
     from .medusa1 import TrainConfig, build_rows, config_dict, train
 
     if args.tiny:
-        _distill(argparse.Namespace(data=args.data, prompt_set="templates", skip=0, limit=8, max_new_tokens=24, batch_size=8, dtype="float32"))
+        _distill(argparse.Namespace(data=args.data, prompt_set="templates", skip=0, limit=8, max_new_tokens=24,
+                                    batch_size=8, dtype="float32"))
     if args.examples is not None and args.examples < 1:
         raise ValueError(f"--examples must be a positive number of examples, got {args.examples}")
     backbone, examples, store = _load(args.data)

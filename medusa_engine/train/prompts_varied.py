@@ -15,6 +15,7 @@ import random
 from .prompts import CATEGORIES, TEMPLATES, Prompt, _fill, _t, build_prompts, pick
 
 PER_CATEGORY = 800
+ID_PREFIX = "varied-"  # ids `varied-<category>-<index>`; the first set's ids are `<category>-<index>`
 
 FRAMES = _t(
     "I'm a high school teacher preparing tomorrow's lesson.|My manager asked me this and I want a good answer.|"
@@ -26,7 +27,7 @@ FRAMES = _t(
     "This is for a podcast episode I'm scripting.|I run a small business and need this for work.|"
     "I'm a university student in my first year.|I want to explain this to my grandparents.|"
     "Help me out, please.|I've been curious about this for a while.|I'm making notes for a study group.")
-ASKS = _t("|Please help:|Task:|Here is what I need:|Could you do the following?|Request:")
+ASKS = _t("Please help:|Task:|Here is what I need:|Could you do the following?|Request:")
 CONSTRAINTS = _t(
     "Keep it under 100 words.|Answer in at most five sentences.|Use a numbered list.|Use bullet points.|"
     "Include one concrete example.|End with a one-sentence summary.|Start with a short title.|"
@@ -168,7 +169,7 @@ def _vary(instruction: str, r: random.Random) -> str:
     if constrained:
         parts += r.sample(CONSTRAINTS, 1 if r.random() < 0.7 else 2)
     sep = "\n" if "\n" in instruction or "```" in instruction else " "
-    return sep.join(p for p in parts if p)
+    return sep.join(parts)
 
 
 def build_varied_prompts(per_category: int = PER_CATEGORY) -> list[Prompt]:
@@ -185,7 +186,7 @@ def build_varied_prompts(per_category: int = PER_CATEGORY) -> list[Prompt]:
             if text not in taken:
                 taken.add(text)
                 texts.append(text)
-        out += [Prompt(id=f"varied-{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
+        out += [Prompt(id=f"{ID_PREFIX}{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
     return out
 
 
@@ -196,6 +197,6 @@ def prompt_set_counts(example_ids) -> dict[str, int]:
     """How many of `example_ids` come from each prompt set (told apart by their id prefix)."""
     counts: dict[str, int] = {}
     for ex_id in example_ids:
-        name = "varied" if ex_id.startswith("varied-") else "templates"
+        name = "varied" if ex_id.startswith(ID_PREFIX) else "templates"
         counts[name] = counts.get(name, 0) + 1
     return counts
