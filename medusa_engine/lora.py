@@ -6,12 +6,21 @@ them into the plain weights (W += alpha/r * B @ A), so the tuned backbone runs a
 """
 from __future__ import annotations
 
+import hashlib
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
 
 DELTA_FILE = "backbone_delta.safetensors"
+
+
+def delta_digest(heads_dir: str | Path) -> str:
+    """sha256 (first 16 hex digits) of a set's backbone delta file. Caches of a tuned backbone's outputs
+    are named by it, not by the set's folder name, which a retrained set may reuse."""
+    with open(Path(heads_dir) / DELTA_FILE, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

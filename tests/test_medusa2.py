@@ -10,7 +10,7 @@ from medusa_engine.bundle import delta_for, load_head_set
 from medusa_engine.decode import DecodeConfig, medusa_steps, vanilla_steps
 from medusa_engine.heads import HeadsError, untrained_heads, save_heads
 from medusa_engine.lora import DELTA_FILE, add_lora, lora_enabled, merge_delta
-from medusa_engine.train.medusa2 import Medusa2Config, quality, train
+from medusa_engine.train.medusa2 import Medusa2Config, quality, schedule_progress, train
 from medusa_engine.tree import grow
 
 HIT = [[0.5 * 0.6**k * 0.55**r for r in range(10)] for k in range(3)]
@@ -64,6 +64,28 @@ def test_medusa2_trains_merges_and_stays_lossless(tmp_path):
     tuned.model = merged
     cfg = DecodeConfig(max_new_tokens=30)
     assert _ids(medusa_steps(tuned, heads, grow(HIT, 16), [3, 4, 5], cfg)) == _ids(vanilla_steps(tuned, [3, 4, 5], cfg))
+
+
+@pytest.mark.parametrize("subset", [0, 16])
+def test_medusa2_heads_loss_on_a_restricted_vocabulary_trains_too(subset):
+    bb = tiny_backbone()
+    heads = untrained_heads(3, 64, 128)
+    before = {k: v.clone() for k, v in heads.state_dict().items()}
+    heads, _, history = train(bb, heads, _examples(4), Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2,
+                                                                      lr=1e-2, vocab_subset=subset), log=lambda e: None)
+    assert len(history) == 2 and all(h["heads"] > 0 for h in history)
+    assert any(not torch.equal(before[k], v) for k, v in heads.state_dict().items())
+
+
+def test_schedule_progress_follows_steps_or_the_time_box_whichever_is_further():
+    assert schedule_progress(5, 10, 0.0, None) == 0.5
+    assert schedule_progress(5, 10, 60.0, 4.0) == 0.5  # a quarter of the box, half the steps
+    assert schedule_progress(1, 10, 180.0, 4.0) == 0.75  # the box ends first
+    assert schedule_progress(1, 10, 900.0, 4.0) == 1.0
+    with pytest.raises(ValueError):
+        Medusa2Config(max_minutes=0)
+    with pytest.raises(ValueError):
+        Medusa2Config(vocab_subset=-1)
 
 
 def test_medusa2_heads_require_their_backbone_delta(tmp_path, real):

@@ -1,4 +1,6 @@
 """Replay's tokens/step equals what the engine's greedy Medusa runs actually achieve."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -7,7 +9,8 @@ from medusa_engine.backbone import encode_chat, forward_hidden, new_cache
 from medusa_engine.bundle import UNCALIBRATED_HIT_RATES, HeadSet
 from medusa_engine.decode import DecodeConfig, medusa_steps
 from medusa_engine.heads import untrained_heads
-from medusa_engine.train.replay import greedy_answers, replay_tokens_per_step
+from medusa_engine.lora import DELTA_FILE
+from medusa_engine.train.replay import answers_key, greedy_answers, replay_tokens_per_step
 
 PROMPTS = [{"question_id": i, "category": c, "prompt": p} for i, (c, p) in
            enumerate([("writing", "abcabc"), ("math", "1+1=2, 2+2="), ("writing", "hello hello hello")])]
@@ -39,6 +42,17 @@ def test_answers_are_cached_and_resumed(tmp_path):
     assert again[:2] == first and len(store.index) == 3
     lines = next(tmp_path.iterdir()).joinpath("answers.jsonl").read_text().splitlines()
     assert len(lines) == 3
+
+
+def test_answers_cache_key_follows_the_delta_content_not_its_folder_name(tmp_path):
+    backbone = tiny_backbone(seed=6)
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / DELTA_FILE).write_bytes(b"first delta")
+    tuned = dataclasses.replace(backbone, delta=str(tmp_path / "set"))
+    first = answers_key(tuned, 16)
+    (tmp_path / "set" / DELTA_FILE).write_bytes(b"retrained delta, same folder")
+    assert answers_key(tuned, 16) != first
+    assert answers_key(backbone, 16).endswith("-base-16") and answers_key(backbone, 32) != answers_key(backbone, 16)
 
 
 @pytest.mark.parametrize("kind", ["untrained", "random"])

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
 from medusa_engine.train.calibrate import simulate_tokens_per_step
 from medusa_engine.train.features import FeatureStore, capture_last_hidden, compute_missing
-from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, frequent_tokens, train
+from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, frequent_tokens, restricted_vocab, train
 from medusa_engine.tree import chain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +149,17 @@ def test_frequent_tokens_most_frequent_first_ignoring_padding():
     assert frequent_tokens(tokens, 10).tolist() == [7, 5, 9]
 
 
+def test_restricted_vocab_keeps_frequent_ids_and_every_target_and_reindexes_them():
+    freq = torch.tensor([7, 5])
+    targets = torch.tensor([[9, 5], [-100, 30]])
+    cols, mapped = restricted_vocab(freq, targets, 40, 3, torch.Generator().manual_seed(0))
+    assert cols.tolist() == sorted(set(cols.tolist())) and {5, 7, 9, 30} <= set(cols.tolist())
+    assert len(cols) <= 2 + 3 + 3
+    assert mapped[1, 0] == -100
+    keep = targets >= 0
+    assert torch.equal(cols[mapped[keep]], targets[keep])
+
+
 @pytest.mark.slow
 def test_tiny_cli_pipeline_end_to_end(tmp_path):
     """`train medusa1 --tiny`: real model, 8 prompts, distill -> features -> train -> calibrate -> save."""
@@ -178,6 +189,20 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     card = (tmp_path / "further" / "README.md").read_text()
     assert "continuing" in card and f"{report['train_examples']} examples ({report['train_examples']} templates)" in card
 
+
+
+@pytest.mark.parametrize("init", ["data/heads/m1", {"heads": "data/heads/m1", "sittings": [
+    {"train_examples": 1871, "prompt_sets": {"varied": 1871}, "train_tokens": 323749}]}])
+def test_medusa2_model_card_names_the_set_it_started_from(tmp_path, init):
+    """A MEDUSA-2 report's init: a bare path (sets saved before sittings were recorded) or a dict with them."""
+    from medusa_engine.train.cli import write_model_card
+
+    shipped = ROOT / "assets" / "heads" / "smollm2-135m-medusa2"
+    report = {**json.loads((shipped / "report.json").read_text()), "init": init}
+    write_model_card(tmp_path, report, json.loads((shipped / "calibration.json").read_text()))
+    card = (tmp_path / "README.md").read_text()
+    assert "continuing data/heads/m1 (its earlier sittings: " in card and "LoRA delta" in card
+    assert ("1871 examples (1871 varied), 323749 tokens" in card) == isinstance(init, dict)
 
 
 def test_medusa1_cli_refuses_a_non_positive_example_count(tmp_path):

@@ -138,12 +138,16 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
-def _earlier_text(init: dict | None) -> str:
+def _earlier_text(init: dict | str | None) -> str:
+    """The model card's words for the set these heads started from: a report's `init`, a dict with its
+    sittings, or (MEDUSA-2 reports before sittings were recorded) only its path."""
     if not init:
         return ""
+    if isinstance(init, str):
+        init = {"heads": init}
     sittings = "; ".join(f"{s.get('train_examples', '?')} examples{_sets_text(s)}, {s.get('train_tokens', '?')} tokens"
-                         for s in init.get("sittings", [])) or "no report"
-    return f", continuing {init['heads']} (trained before on other prompts, from data not kept: {sittings})"
+                         for s in init.get("sittings", [])) or "not recorded"
+    return f", continuing {init['heads']} (its earlier sittings: {sittings})"
 
 
 def _sets_text(report: dict) -> str:
@@ -267,7 +271,8 @@ def _earlier_training(heads_dir: Path) -> dict:
     if not path.is_file():
         return {}
     report = json.loads(path.read_text())
-    earlier = report.get("init", {}).get("sittings", [])
+    init = report.get("init")
+    earlier = init.get("sittings", []) if isinstance(init, dict) else []
     sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes") if k in report}
     return {"sittings": earlier + [sitting]}
 
@@ -315,7 +320,8 @@ def _medusa2(args) -> int:
     store = _tuned_features(args.data, out, tuned, heldout)
     calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, store), tuned)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
-    report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)", "init": str(args.init),
+    report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)",
+              "init": {"heads": str(args.init), **_earlier_training(Path(args.init))},
               "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
               "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), config.max_len)
                                       - len(ex["prompt_ids"])) for ex in train_ex[: len(history) * config.accumulate]),
@@ -377,10 +383,11 @@ def _draft_ids(examples: list[dict], size: int):
 
 
 def _tuned_features(data: str, heads_dir: Path, tuned, heldout: list[dict]):
-    """Hidden states of a MEDUSA-2 set's tuned backbone on `heldout`, cached per set."""
+    """Hidden states of a MEDUSA-2 set's tuned backbone on `heldout`, cached per backbone delta."""
+    from ..lora import delta_digest
     from .features import FeatureStore, compute_missing
 
-    store = FeatureStore(Path(data) / "medusa2_features" / heads_dir.name, tuned.hidden_size)
+    store = FeatureStore(Path(data) / "medusa2_features" / delta_digest(heads_dir), tuned.hidden_size)
     compute_missing(tuned, heldout, store)
     return store
 

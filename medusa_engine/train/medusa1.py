@@ -96,6 +96,17 @@ def frequent_tokens(tokens: torch.Tensor, count: int) -> torch.Tensor:
     return torch.argsort(counts, descending=True, stable=True)[: min(count, int((counts > 0).sum()))]
 
 
+def restricted_vocab(freq: torch.Tensor, targets: torch.Tensor, vocab: int, negatives: int,
+                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A restricted softmax's columns: the ids `freq`, every target id and `negatives` uniformly drawn ids.
+    Returns (cols (C,) sorted, `targets` re-indexed into cols; -100 stays -100)."""
+    drawn = torch.randint(vocab, (negatives,), generator=gen)
+    cols = torch.unique(torch.cat([freq, targets[targets >= 0], drawn]))  # (C,)
+    lookup = torch.full((vocab,), -100, dtype=torch.long)
+    lookup[cols] = torch.arange(len(cols))
+    return cols, torch.where(targets >= 0, lookup[targets.clamp(min=0)], targets)
+
+
 def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: MedusaHeads | None = None,
           log=print) -> tuple[MedusaHeads, list[dict]]:
     """Train heads on `rows` against the frozen shared lm_head weight (V, d): new ones, or `heads` further
@@ -130,14 +141,9 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
             h = rows.hidden[batch].float()  # (B, d)
             tgt = rows.targets[batch]  # (B, K)
             z = heads.hidden(h)  # (K, B, d)
+            cols = None
             if freq is not None:
-                negatives = torch.randint(vocab, (config.random_negatives,), generator=gen)
-                cols = torch.unique(torch.cat([freq, tgt[tgt >= 0], negatives]))  # (C,)
-                lookup = torch.full((vocab,), -100, dtype=torch.long)
-                lookup[cols] = torch.arange(len(cols))
-                tgt = torch.where(tgt >= 0, lookup[tgt.clamp(min=0)], tgt)
-            else:
-                cols = None
+                cols, tgt = restricted_vocab(freq, tgt, vocab, config.random_negatives, gen)  # (C,), (B, K)
             logits = heads.logits_over(z, lm_weight, cols)  # (K, B, C)
             per_head = torch.stack([F.cross_entropy(logits[k], tgt[:, k], ignore_index=-100)
                                     for k in range(config.num_heads)])

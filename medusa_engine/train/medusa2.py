@@ -3,7 +3,11 @@
 L = KL(p_original || p_tuned) + lambda0 * sum_k 0.8^k CE(head k, response[i + k]). The KL term is
 self-distillation: the teacher is the same network with the adapters switched off, so the tuned
 backbone keeps the original's behaviour. The heads start from MEDUSA-1 heads (the heads-only
-warm-up stage) and learn `heads_lr_multiplier` times faster than the backbone.
+warm-up stage) and learn `heads_lr_multiplier` times faster than the backbone. The heads' loss uses
+MEDUSA-1's restricted softmax (`vocab_subset` most frequent response tokens, the example's own tokens
+and random negatives; 0 = full vocabulary); the KL term always spans the whole vocabulary. The learning
+rate follows a cosine over the examples, or over `max_minutes` if that box ends first, so a time-boxed
+run still ends at a low rate.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import torch.nn.functional as F
 from ..backbone import Backbone
 from ..heads import MedusaHeads
 from ..lora import add_lora, lora_enabled, lora_state
+from .medusa1 import frequent_tokens, restricted_vocab
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,22 @@ class Medusa2Config:
     max_len: int = 320
     accumulate: int = 4
     vocab_subset: int = 8192
+    random_negatives: int = 2048
     max_minutes: float | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.lora_rank < 1 or self.lr <= 0 or self.accumulate < 1 or self.max_len < 8:
+        if (self.lora_rank < 1 or self.lr <= 0 or self.accumulate < 1 or self.max_len < 8 or self.vocab_subset < 0
+                or self.random_negatives < 0 or (self.max_minutes is not None and self.max_minutes <= 0)):
             raise ValueError(f"invalid MEDUSA-2 config: {self}")
+
+
+def schedule_progress(step: int, total: int, elapsed_s: float, max_minutes: float | None) -> float:
+    """Share of the run done, in [0, 1]: of the steps, or of the time box if that is further along."""
+    done = step / total
+    if max_minutes:
+        done = max(done, elapsed_s / (60.0 * max_minutes))
+    return min(1.0, done)
 
 
 def _decode(model, ids: torch.Tensor) -> torch.Tensor:
@@ -58,9 +74,15 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
                              {"params": heads.parameters(), "lr": config.lr * config.heads_lr_multiplier}],
                             weight_decay=0.0)
     total = max(1, len(examples) // config.accumulate)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    start = time.time()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(
+        math.pi * schedule_progress(s, total, time.time() - start, config.max_minutes))))
     weights = [config.decay ** (k + 1) for k in range(heads.num_heads)]
-    history, start = [], time.time()
+    vocab = lm_head.weight.shape[0]
+    responses = torch.tensor([t for ex in examples for t in ex["response_ids"]], dtype=torch.long)
+    freq = frequent_tokens(responses, config.vocab_subset) if config.vocab_subset else None
+    gen = torch.Generator().manual_seed(config.seed)
+    history = []
     for i, ex in enumerate(examples):
         ids, p = _response_slice(ex, config.max_len)
         if ids.shape[1] <= p:
@@ -70,13 +92,15 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
         h = _decode(model, ids)  # (T, d), grads flow into the adapters
         student = torch.log_softmax(lm_head(h[p - 1 : -1]).float(), -1)
         kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
-        resp = ids[0, p:]
+        resp = ids[0, p:]  # (n,)
+        cols, target = restricted_vocab(freq, resp, vocab, config.random_negatives, gen) if freq is not None \
+            else (None, resp)
         z = heads.hidden(h[p - 1 : -1])  # (K, n, d); row j predicts resp[j]; head k predicts resp[j + k]
         head_losses = []
         for k in range(1, heads.num_heads + 1):
             if len(resp) > k:
-                logits = heads.logits_over(z[k - 1 : k, : len(resp) - k], lm_head.weight)[0]
-                head_losses.append(weights[k - 1] * F.cross_entropy(logits.float(), resp[k:]))
+                logits = heads.logits_over(z[k - 1 : k, : len(resp) - k], lm_head.weight, cols)[0]  # (n - k, C)
+                head_losses.append(weights[k - 1] * F.cross_entropy(logits.float(), target[k:]))
         loss = kl + config.lambda_heads * sum(head_losses)
         (loss / config.accumulate).backward()
         if (i + 1) % config.accumulate == 0:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..backbone import Backbone, encode_chat
 from ..bundle import HeadSet
+from ..lora import delta_digest
 from ..tree import chain
 from .calibrate import simulate_tokens_per_step
 from .distill import generate_batch
@@ -23,12 +24,18 @@ from .features import FeatureStore
 from .medusa1 import build_rows, evaluate
 
 
+def answers_key(backbone: Backbone, max_new_tokens: int) -> str:
+    """The cache folder name of a backbone's greedy answers: its weights' hash, the hash of the MEDUSA-2
+    delta merged into them and the answers' length."""
+    delta = f"delta-{delta_digest(backbone.delta)}" if backbone.delta else "base"
+    return f"{backbone.file_hash()}-{delta}-{max_new_tokens}"
+
+
 def greedy_answers(backbone: Backbone, prompts: list[dict], max_new_tokens: int, cache_dir: str | Path,
                    batch_size: int = 16) -> tuple[list[dict], FeatureStore]:
     """Greedy answers (+ hidden states) of `prompts` (dicts with question_id, category, prompt), made
     once per (backbone, max_new_tokens) under `cache_dir` and appended as batches finish (resumable)."""
-    key = f"{backbone.file_hash()}-{Path(backbone.delta).name if backbone.delta else 'base'}-{max_new_tokens}"
-    folder = Path(cache_dir) / key
+    folder = Path(cache_dir) / answers_key(backbone, max_new_tokens)
     store = FeatureStore(folder, backbone.hidden_size)
     answers_path = folder / "answers.jsonl"
     done = {}
