@@ -14,13 +14,6 @@ import torch
 from torch import nn
 
 DELTA_FILE = "backbone_delta.safetensors"
-
-
-def delta_digest(heads_dir: str | Path) -> str:
-    """sha256 (first 16 hex digits) of a set's backbone delta file. Caches of a tuned backbone's outputs
-    are named by it, not by the set's folder name, which a retrained set may reuse."""
-    with open(Path(heads_dir) / DELTA_FILE, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -34,6 +27,13 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
         return out + self.scale * (x @ self.lora_A.T @ self.lora_B.T) if self.enabled else out
+
+
+def delta_digest(heads_dir: str | Path) -> str:
+    """sha256 (first 16 hex digits) of a set's backbone delta file. Caches of a tuned backbone's outputs
+    are named by it, not by the set's folder name, which a retrained set may reuse."""
+    with open(Path(heads_dir) / DELTA_FILE, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 
 
 def add_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0, targets=TARGETS) -> list[str]:
