@@ -138,13 +138,17 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
+def _init_record(init: dict | str | None) -> dict:
+    """A report's `init` as a dict: {"heads", "sittings"}, or {"heads"} for MEDUSA-2 reports written
+    before sittings were recorded (a bare path); {} for none."""
+    return {"heads": init} if isinstance(init, str) else (init or {})
+
+
 def _earlier_text(init: dict | str | None) -> str:
-    """The model card's words for the set these heads started from: a report's `init`, a dict with its
-    sittings, or (MEDUSA-2 reports before sittings were recorded) only its path."""
+    """The model card's words for the set these heads started from (a report's `init`)."""
+    init = _init_record(init)
     if not init:
         return ""
-    if isinstance(init, str):
-        init = {"heads": init}
     sittings = "; ".join(f"{s.get('train_examples', '?')} examples{_sets_text(s)}, {s.get('train_tokens', '?')} tokens"
                          for s in init.get("sittings", [])) or "not recorded"
     return f", continuing {init['heads']} (its earlier sittings: {sittings})"
@@ -271,8 +275,7 @@ def _earlier_training(heads_dir: Path) -> dict:
     if not path.is_file():
         return {}
     report = json.loads(path.read_text())
-    init = report.get("init")
-    earlier = init.get("sittings", []) if isinstance(init, dict) else []
+    earlier = _init_record(report.get("init")).get("sittings", [])
     sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes") if k in report}
     return {"sittings": earlier + [sitting]}
 
