@@ -64,6 +64,23 @@ def lora_state(model: nn.Module) -> dict[str, torch.Tensor]:
             for n, m in model.named_modules() if isinstance(m, LoRALinear) for p in ("lora_A", "lora_B")}
 
 
+def load_lora(model: nn.Module, delta: dict[str, torch.Tensor]) -> int:
+    """Set a wrapped model's adapters from a saved delta (an earlier sitting's); returns layers set.
+    Every adapter must be in `delta` with its shape: a partial or misfit delta is an error."""
+    mods = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    if set(delta) != {f"{n}.{p}" for n in mods for p in ("lora_A", "lora_B")}:
+        raise ValueError("the backbone delta does not name this model's adapters (other layers or model)")
+    with torch.no_grad():
+        for name, mod in mods.items():
+            for p in ("lora_A", "lora_B"):
+                param = getattr(mod, p)
+                if delta[f"{name}.{p}"].shape != param.shape:
+                    raise ValueError(f"backbone delta {name}.{p} is {tuple(delta[f'{name}.{p}'].shape)}, "
+                                     f"the adapter {tuple(param.shape)} (another LoRA rank?)")
+                param.copy_(delta[f"{name}.{p}"])
+    return len(mods)
+
+
 def merge_delta(model: nn.Module, delta: dict[str, torch.Tensor], alpha: float) -> int:
     """Add alpha/r * B @ A into each named Linear of a plain (unwrapped) model; returns layers merged."""
     merged = 0

@@ -28,11 +28,18 @@ def test_packed_multi_row_matches_plain(bias, shape):
     torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
 
 
-def test_one_row_training_and_changed_weights_take_the_plain_path():
-    layer = _linear()
-    row = torch.randn(1, 1, 48)
+@pytest.mark.parametrize("bias", [True, False])
+def test_one_row_reads_the_transposed_copy(bias):
+    layer, row = _linear(bias), torch.randn(1, 1, 48)
     with torch.inference_mode():
-        assert torch.equal(layer(row), F.linear(row, layer.weight, layer.bias))  # bit-exact: not the packed kernel
+        out = layer(row)
+    expected = row @ layer.weight.t().contiguous() + (0 if layer.bias is None else layer.bias)
+    assert out.shape == (1, 1, 80) and torch.equal(out, expected)  # bit-exact: the transposed copy, not oneDNN
+    torch.testing.assert_close(out, F.linear(row, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+
+
+def test_training_and_changed_weights_take_the_plain_path():
+    layer = _linear()
     x = torch.randn(5, 48, requires_grad=True)
     layer(x).sum().backward()  # autograd on: plain F.linear, gradients flow
     torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(5, 48))

@@ -9,7 +9,8 @@ from medusa_engine.backbone import BackboneError, load_backbone
 from medusa_engine.bundle import delta_for, load_head_set
 from medusa_engine.decode import DecodeConfig, medusa_steps, vanilla_steps
 from medusa_engine.heads import HeadsError, untrained_heads, save_heads
-from medusa_engine.lora import DELTA_FILE, add_lora, lora_enabled, merge_delta
+from medusa_engine.lora import DELTA_FILE, add_lora, load_lora, lora_enabled, merge_delta
+from medusa_engine.train.features import FeatureStore, compute_missing
 from medusa_engine.train.medusa2 import Medusa2Config, quality, schedule_progress, train
 from medusa_engine.tree import grow
 
@@ -75,6 +76,52 @@ def test_medusa2_heads_loss_on_a_restricted_vocabulary_trains_too(subset):
                                                                       lr=1e-2, vocab_subset=subset), log=lambda e: None)
     assert len(history) == 2 and all(h["heads"] > 0 for h in history)
     assert any(not torch.equal(before[k], v) for k, v in heads.state_dict().items())
+
+
+def test_teacher_from_cached_features_matches_running_the_teacher(tmp_path):
+    """The MEDUSA-1 feature cache holds the original model's hidden states: a teacher read from it (float16)
+    trains like the teacher's own forward pass; an example missing from the cache runs the teacher."""
+    examples, cfg = _examples(4), Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2, lr=1e-2)
+    store = FeatureStore(tmp_path, 64)
+    compute_missing(tiny_backbone(), examples[1:], store, progress=False)
+    asked = []
+
+    def cached(ex, n):
+        asked.append((ex["id"], n))
+        return store.first_rows(ex["id"], n)
+
+    runs = {}
+    for name, teacher in (("run", None), ("cached", cached)):
+        bb = tiny_backbone()  # same seed: same weights and the same LoRA initialisation
+        runs[name] = train(bb, untrained_heads(3, 64, 128), examples, cfg, log=lambda e: None, teacher_hidden=teacher)
+    assert asked == [(ex["id"], 20) for ex in examples]
+    assert store.first_rows("0", 20) is None and store.first_rows("1", 21) is None
+    (_, delta_run, hist_run), (_, delta_cached, hist_cached) = runs["run"], runs["cached"]
+    for a, b in zip(hist_run, hist_cached):
+        assert a["kl"] == pytest.approx(b["kl"], abs=1e-3) and a["heads"] == pytest.approx(b["heads"], rel=1e-2)
+    for k in delta_run:
+        torch.testing.assert_close(delta_cached[k], delta_run[k], atol=2e-3, rtol=0)
+
+
+def test_a_later_sitting_starts_from_the_saved_adapters():
+    bb = tiny_backbone()
+    cfg = Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2, lr=1e-2)
+    _, delta, first = train(bb, untrained_heads(3, 64, 128), _examples(4), cfg, log=lambda e: None)
+    assert first[0]["kl"] == 0.0  # B = 0: the student starts as the teacher
+    fresh = tiny_backbone()
+    add_lora(fresh.model, rank=4, alpha=8)
+    assert load_lora(fresh.model, delta) == 14
+    ids = torch.tensor([[3, 9, 27, 81]])
+    torch.testing.assert_close(fresh.model(ids).logits, bb.model(ids).logits)
+    _, _, later = train(tiny_backbone(), untrained_heads(3, 64, 128), _examples(4), cfg, log=lambda e: None,
+                        init_delta=delta)
+    assert later[0]["kl"] > 0  # starts tuned, away from the original
+    other_rank = tiny_backbone()
+    add_lora(other_rank.model, rank=2, alpha=4)
+    with pytest.raises(ValueError, match="another LoRA rank"):
+        load_lora(other_rank.model, delta)
+    with pytest.raises(ValueError, match="does not name this model's adapters"):
+        load_lora(fresh.model, {k: v for k, v in delta.items() if "layers.0." in k})
 
 
 def test_schedule_progress_follows_steps_or_the_time_box_whichever_is_further():

@@ -184,11 +184,27 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     again = json.loads((tmp_path / "further" / "report.json").read_text())
     assert again["train_config"]["lm_head"] == "shared"  # the design of the heads it continues
     sitting_keys = ("train_examples", "prompt_sets", "train_tokens", "train_minutes")
-    assert again["init"]["sittings"] == [{k: report[k] for k in sitting_keys}]
+    assert again["init"]["sittings"] == [{**{k: report[k] for k in sitting_keys}, "stage": "MEDUSA-1"}]
     assert report["prompt_sets"] == {"templates": report["train_examples"]}
     card = (tmp_path / "further" / "README.md").read_text()
-    assert "continuing" in card and f"{report['train_examples']} examples ({report['train_examples']} templates)" in card
+    assert "continuing" in card and f"MEDUSA-1: {report['train_examples']} examples ({report['train_examples']} templates)" in card
 
+    # MEDUSA-2 from these heads, then a second sitting from that set: it loads the set's adapters and
+    # trains on answers the first sitting did not see
+    def medusa2(init: Path, out: Path) -> tuple[dict, list[str]]:
+        run = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa2", "--data", str(tmp_path / "data"),
+                              "--init", str(init), "--examples", "2", "--accumulate", "1", "--eval-examples", "2",
+                              "--lora-rank", "2",
+                              "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads((out / "report.json").read_text()), (out / "trained_ids.txt").read_text().split()
+
+    first, first_ids = medusa2(tmp_path / "heads", tmp_path / "m2a")
+    second, second_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b")
+    assert len(first_ids) == 2 and len(second_ids) == 4 and set(first_ids) < set(second_ids)
+    assert first["history"][0]["kl"] == 0.0 < second["history"][0]["kl"]  # the second starts tuned
+    assert [s["stage"] for s in second["init"]["sittings"]] == ["MEDUSA-1", "MEDUSA-2"]
+    assert second["init"]["sittings"][-1]["train_examples"] == 2 and 0 <= second["quality"]["greedy_agreement"] <= 1
 
 
 @pytest.mark.parametrize("init", ["data/heads/m1", {"heads": "data/heads/m1", "sittings": [

@@ -55,13 +55,16 @@ def add_parsers(sub) -> None:
 
     m2 = stages.add_parser("medusa2", help="tune heads + backbone (LoRA, self-distilled KL), calibrate, save")
     m2.add_argument("--data", default=DATA)
-    m2.add_argument("--init", required=True, help="MEDUSA-1 heads to start from (the heads-only warm-up stage)")
+    m2.add_argument("--init", required=True,
+                    help="MEDUSA-1 heads to start from (the heads-only warm-up stage), or a MEDUSA-2 set to train "
+                         "further (its heads and backbone delta; the answers it trained on are skipped)")
     m2.add_argument("--out", required=True)
     m2.add_argument("--examples", type=int, default=400, help="training examples (a fixed shuffled subset)")
     m2.add_argument("--eval-examples", type=int, default=24)
     m2.add_argument("--lora-rank", type=int, default=8)
     m2.add_argument("--lr", type=float, default=2e-4)
     m2.add_argument("--lambda-heads", type=float, default=0.2)
+    m2.add_argument("--accumulate", type=int, default=4, help="answers per optimizer step")
     m2.add_argument("--max-minutes", type=float, default=None)
     m2.add_argument("--finish", action="store_true", help="only evaluate an already saved set in --out")
     m2.set_defaults(func=_medusa2)
@@ -149,9 +152,13 @@ def _earlier_text(init: dict | str | None) -> str:
     init = _init_record(init)
     if not init:
         return ""
-    sittings = "; ".join(f"{s.get('train_examples', '?')} examples{_sets_text(s)}, {s.get('train_tokens', '?')} tokens"
-                         for s in init.get("sittings", [])) or "not recorded"
+    sittings = "; ".join(f"{_stage_text(s)}{s.get('train_examples', '?')} examples{_sets_text(s)}, "
+                         f"{s.get('train_tokens', '?')} tokens" for s in init.get("sittings", [])) or "not recorded"
     return f", continuing {init['heads']} (its earlier sittings: {sittings})"
+
+
+def _stage_text(sitting: dict) -> str:
+    return f"{sitting['stage']}: " if "stage" in sitting else ""
 
 
 def _sets_text(report: dict) -> str:
@@ -277,7 +284,18 @@ def _earlier_training(heads_dir: Path) -> dict:
     report = json.loads(path.read_text())
     earlier = _init_record(report.get("init")).get("sittings", [])
     sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes") if k in report}
+    if "method" in report:  # "MEDUSA-1 (frozen backbone, ...)" -> "MEDUSA-1"
+        sitting["stage"] = report["method"].split(" (")[0]
     return {"sittings": earlier + [sitting]}
+
+
+TRAINED_IDS = "trained_ids.txt"
+
+
+def _trained_ids(heads_dir: Path) -> set[str]:
+    """Ids of the answers a MEDUSA-2 set was trained on, over all its sittings (empty for other sets)."""
+    path = heads_dir / TRAINED_IDS
+    return set(path.read_text().split()) if path.is_file() else set()
 
 
 def _medusa2(args) -> int:
@@ -285,23 +303,28 @@ def _medusa2(args) -> int:
     evaluation of a saved set (quality, calibration, report, model card), e.g. after an interruption."""
     import random
 
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     from ..backbone import load_backbone
+    from ..bundle import delta_for
     from ..heads import load_heads, save_heads
     from ..lora import DELTA_FILE
     from .calibrate import calibrate
     from .medusa2 import Medusa2Config, config_dict, quality, train
 
-    original, examples, _ = _load(args.data)
-    train_ex = [ex for ex in examples if ex["split"] == "train"]
+    original, examples, store = _load(args.data)
+    seen = _trained_ids(Path(args.init))
+    train_ex = [ex for ex in examples if ex["split"] == "train" and ex["id"] not in seen]
     random.Random(0).shuffle(train_ex)
-    heldout = [ex for ex in examples if ex["split"] == "heldout" and not ex["sampled"]][: args.eval_examples]
+    heldout = ([ex for ex in examples if ex["split"] == "heldout" and not ex["sampled"]] or train_ex[:2]
+               )[: args.eval_examples]
     config = Medusa2Config(lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, lr=args.lr,
-                           lambda_heads=args.lambda_heads, max_minutes=args.max_minutes)
+                           lambda_heads=args.lambda_heads, accumulate=args.accumulate, max_minutes=args.max_minutes)
     out, history_path = Path(args.out), Path(args.out) / "history.jsonl"
     if not args.finish:
         heads = load_heads(args.init, original.hidden_size, original.vocab_size)
+        init_delta = load_file(str(Path(args.init) / DELTA_FILE)) if delta_for(args.init) else None
+        cache = store.matrix()
         out.mkdir(parents=True, exist_ok=True)
         with open(history_path, "w") as fh:
             def log(entry: dict) -> None:
@@ -309,7 +332,11 @@ def _medusa2(args) -> int:
                 fh.write(json.dumps(entry) + "\n")
                 fh.flush()
 
-            heads, delta, _ = train(original, heads, train_ex[: args.examples], config, log=log)
+            heads, delta, history = train(original, heads, train_ex[: args.examples], config, log=log,
+                                          init_delta=init_delta,
+                                          teacher_hidden=lambda ex, n: store.first_rows(ex["id"], n, cache))
+        used = [ex["id"] for ex in train_ex[: len(history) * config.accumulate]]
+        (out / TRAINED_IDS).write_text("".join(f"{i}\n" for i in sorted(seen) + used))
         save_heads(heads, out, {"base_model": original.name, "vocab_size": original.vocab_size,
                                 "delta": {"file": DELTA_FILE, "type": "lora", "rank": config.lora_rank,
                                           "alpha": config.lora_alpha}})
@@ -320,12 +347,15 @@ def _medusa2(args) -> int:
     tuned = load_backbone(None, device="cpu", dtype="float32", delta=str(out))  # the shipped form: delta merged
     heads = load_heads(out, tuned.hidden_size, tuned.vocab_size)
     held_quality = quality(tuned.model, original.model, heldout)
-    store = _tuned_features(args.data, out, tuned, heldout)
-    calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, store), tuned)
+    tuned_store = _tuned_features(args.data, out, tuned, heldout)
+    calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, tuned_store),
+                               tuned)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)",
               "init": {"heads": str(args.init), **_earlier_training(Path(args.init))},
               "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
+              "teacher": "the original model's hidden states from the data's feature cache (float16) where "
+                         "cached, else its forward pass",
               "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), config.max_len)
                                       - len(ex["prompt_ids"])) for ex in train_ex[: len(history) * config.accumulate]),
               "train_minutes": history[-1]["minutes"] if history else 0.0, "history": history,

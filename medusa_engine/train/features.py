@@ -67,6 +67,15 @@ class FeatureStore:
         """All rows, (rows, d) float16, memory-mapped read-only."""
         return np.memmap(self.data_path, dtype=np.float16, mode="r", shape=(self.rows, self.d))
 
+    def first_rows(self, ex_id: str, n: int, matrix: np.ndarray | None = None) -> torch.Tensor | None:
+        """An example's first n rows as float32 (n, d), or None if it is not cached or has fewer rows.
+        Pass `matrix()` when reading many examples, to map the file once."""
+        offset, rows = self.index.get(ex_id, (0, 0))
+        if rows < n or n < 1:
+            return None
+        block = (self.matrix() if matrix is None else matrix)[offset : offset + n]
+        return torch.from_numpy(np.asarray(block, dtype=np.float32))
+
 
 @contextmanager
 def capture_last_hidden(model: torch.nn.Module):

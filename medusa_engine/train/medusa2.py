@@ -7,20 +7,23 @@ warm-up stage) and learn `heads_lr_multiplier` times faster than the backbone. T
 MEDUSA-1's restricted softmax (`vocab_subset` most frequent response tokens, the example's own tokens
 and random negatives; 0 = full vocabulary); the KL term always spans the whole vocabulary. The learning
 rate follows a cosine over the examples, or over `max_minutes` if that box ends first, so a time-boxed
-run still ends at a low rate.
+run still ends at a low rate. A later sitting starts from an earlier one's adapters (`init_delta`); the
+teacher's hidden states may come from the MEDUSA-1 feature cache (`teacher_hidden`), which skips the
+teacher's forward pass.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..backbone import Backbone
 from ..heads import MedusaHeads
-from ..lora import add_lora, lora_enabled, lora_state
+from ..lora import add_lora, load_lora, lora_enabled, lora_state
 from .medusa1 import frequent_tokens, restricted_vocab
 
 
@@ -62,11 +65,19 @@ def _response_slice(ex: dict, max_len: int) -> tuple[torch.Tensor, int]:
     return torch.tensor([ids]), len(ex["prompt_ids"])
 
 
-def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: Medusa2Config,
-          log=print) -> tuple[MedusaHeads, dict[str, torch.Tensor], list[dict]]:
-    """Tune `backbone.model` (LoRA, in place) and `heads`; returns heads, the LoRA delta and a log."""
+TeacherHidden = Callable[[dict, int], "torch.Tensor | None"]
+
+
+def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: Medusa2Config, log=print,
+          init_delta: dict[str, torch.Tensor] | None = None, teacher_hidden: TeacherHidden | None = None,
+          ) -> tuple[MedusaHeads, dict[str, torch.Tensor], list[dict]]:
+    """Tune `backbone.model` (LoRA, in place) and `heads`; returns heads, the LoRA delta and a log.
+    `teacher_hidden(example, n)`: the original model's final hidden states at the n positions that
+    predict the (truncated) response, (n, d), or None to run the teacher."""
     model = backbone.model
     add_lora(model, config.lora_rank, config.lora_alpha)
+    if init_delta is not None:
+        load_lora(model, init_delta)
     lm_head = model.get_output_embeddings()
     lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
     heads.train()
@@ -88,7 +99,9 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
         if ids.shape[1] <= p:
             continue
         with torch.no_grad(), lora_enabled(model, False):
-            teacher = torch.log_softmax(lm_head(_decode(model, ids)[p - 1 : -1]).float(), -1)  # (n, V)
+            cached = teacher_hidden(ex, ids.shape[1] - p) if teacher_hidden else None
+            teacher = torch.log_softmax(lm_head(_decode(model, ids)[p - 1 : -1] if cached is None else cached)
+                                        .float(), -1)  # (n, V)
         h = _decode(model, ids)  # (T, d), grads flow into the adapters
         student = torch.log_softmax(lm_head(h[p - 1 : -1]).float(), -1)
         kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
