@@ -191,11 +191,11 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
 
     # MEDUSA-2 from these heads, then a second sitting from that set: it loads the set's adapters and
     # trains on answers the first sitting did not see
-    def medusa2(init: Path, out: Path) -> tuple[dict, list[str]]:
+    def medusa2(init: Path, out: Path, *flags: str) -> tuple[dict, list[str]]:
         run = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa2", "--data", str(tmp_path / "data"),
-                              "--init", str(init), "--examples", "2", "--accumulate", "1", "--eval-examples", "2",
-                              "--lora-rank", "2",
-                              "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+                              "--init", str(init), "--eval-examples", "2", "--lora-rank", "2", "--out", str(out),
+                              *(flags or ("--examples", "2", "--accumulate", "1"))],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         return json.loads((out / "report.json").read_text()), (out / "trained_ids.txt").read_text().split()
 
@@ -205,6 +205,9 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert first["history"][0]["kl"] == 0.0 < second["history"][0]["kl"]  # the second starts tuned
     assert [s["stage"] for s in second["init"]["sittings"]] == ["MEDUSA-1", "MEDUSA-2"]
     assert second["init"]["sittings"][-1]["train_examples"] == 2 and 0 <= second["quality"]["greedy_agreement"] <= 1
+    # --finish re-evaluates a saved set and keeps the config it was trained with, whatever its own flags say
+    again, again_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b", "--finish", "--accumulate", "3")
+    assert again["train_config"] == second["train_config"] and again["train_examples"] == 2 and again_ids == second_ids
 
 
 @pytest.mark.parametrize("init", ["data/heads/m1", {"heads": "data/heads/m1", "sittings": [

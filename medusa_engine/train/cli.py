@@ -351,13 +351,17 @@ def _medusa2(args) -> int:
     calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, tuned_store),
                                tuned)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    trained_with = config_dict(config)
+    if args.finish and (out / "report.json").is_file():  # the training run's config, not this call's flags
+        trained_with = json.loads((out / "report.json").read_text()).get("train_config", trained_with)
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)",
               "init": {"heads": str(args.init), **_earlier_training(Path(args.init))},
-              "train_config": config_dict(config), "train_examples": len(history) * config.accumulate,
+              "train_config": trained_with, "train_examples": len(history) * trained_with["accumulate"],
               "teacher": "the original model's hidden states from the data's feature cache (float16) where "
                          "cached, else its forward pass",
-              "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), config.max_len)
-                                      - len(ex["prompt_ids"])) for ex in train_ex[: len(history) * config.accumulate]),
+              "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), trained_with["max_len"])
+                                      - len(ex["prompt_ids"]))
+                                  for ex in train_ex[: len(history) * trained_with["accumulate"]]),
               "train_minutes": history[-1]["minutes"] if history else 0.0, "history": history,
               "quality": held_quality,
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
