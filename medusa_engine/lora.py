@@ -67,18 +67,16 @@ def lora_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def load_lora(model: nn.Module, delta: dict[str, torch.Tensor]) -> int:
     """Set a wrapped model's adapters from a saved delta (an earlier sitting's); returns layers set.
     Every adapter must be in `delta` with its shape: a partial or misfit delta is an error."""
-    mods = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
-    if set(delta) != {f"{n}.{p}" for n in mods for p in ("lora_A", "lora_B")}:
+    params = {n: p for n, p in model.named_parameters() if n.endswith((".lora_A", ".lora_B"))}
+    if set(delta) != set(lora_state(model)):
         raise ValueError("the backbone delta does not name this model's adapters (other layers or model)")
     with torch.no_grad():
-        for name, mod in mods.items():
-            for p in ("lora_A", "lora_B"):
-                param = getattr(mod, p)
-                if delta[f"{name}.{p}"].shape != param.shape:
-                    raise ValueError(f"backbone delta {name}.{p} is {tuple(delta[f'{name}.{p}'].shape)}, "
-                                     f"the adapter {tuple(param.shape)} (another LoRA rank?)")
-                param.copy_(delta[f"{name}.{p}"])
-    return len(mods)
+        for key, param in params.items():
+            if delta[key].shape != param.shape:
+                raise ValueError(f"backbone delta {key} is {tuple(delta[key].shape)}, the adapter "
+                                 f"{tuple(param.shape)} (another LoRA rank?)")
+            param.copy_(delta[key])
+    return len(params) // 2
 
 
 def merge_delta(model: nn.Module, delta: dict[str, torch.Tensor], alpha: float) -> int:
