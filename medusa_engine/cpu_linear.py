@@ -1,40 +1,99 @@
-"""CPU matmuls with each weight laid out once for its kind of call.
+"""CPU matmuls with each weight laid out once for decoding's few-row calls.
 
-On x86 CPUs, PyTorch's float32 `F.linear` re-lays-out the weight for a GEMM on every call of 2-64 rows.
-Measured on the project's 2-core CPU (SmolLM2-135M, 1 thread): a 4-node tree verify cost 2.1x a
-one-token step through `F.linear` and 1.2x with packed weights. `pack_linears` gives every nn.Linear a
-oneDNN-reordered copy of its weight for calls of more than one row outside autograd, and a transposed
-contiguous copy for one-row calls: `x @ W^T` read in that layout streams the weight faster than
-`F.linear`'s matrix-vector product (all linears of one token, weights from memory: 33 against 41 ms,
-1 thread). Both lanes get both: a vanilla step is one-row calls, a tree verify multi-row ones.
-Training and any weight changed after packing keep the plain path; each copy costs the weight's
-memory once more. This is the only place that touches torch's mkldnn ops.
+On x86 CPUs, PyTorch's float32 `F.linear` re-lays-out the weight for a GEMM on every call of 2-64 rows,
+and its one-row matrix-vector product streams the weight slower than memory allows. `pack_linears`
+gives every nn.Linear a copy of its weight laid out for inference calls (outside autograd):
+
+- "row kernel" (x86 with AVX2 + FMA and a C++ compiler): 16-column panels read by cpu_rows.cpp, built
+  once per machine with torch's extension builder (about 15 s; cached under TORCH_EXTENSIONS_DIR or
+  ~/.cache/torch_extensions). Each row's result is bit-for-bit the same whatever the number of rows, so a
+  tree verify and a one-token step compute each row identically. Measured on the project's 2-core CPU
+  (all 211 linears of SmolLM2-135M, random weights from memory, 1 thread, medians): 1 row 27 ms, 5 rows
+  30, 9 rows 43, 17 rows 62; through oneDNN-packed weights 38 / 55 / 67 / 97, `F.linear` 37 / 85 / 100 / 122.
+- "oneDNN" (where the kernel cannot be built, or MEDUSA_LENS_KERNEL=0): a oneDNN-reordered copy for
+  multi-row calls and a transposed contiguous copy for one-row calls (`x @ W^T` in that layout).
+
+Both lanes get the same layout: a vanilla step is one-row calls, a tree verify multi-row ones. Training and
+any weight changed after packing keep the plain path; the copy costs the weight's memory once more
+(twice for "oneDNN"). This is the only place that touches torch's mkldnn ops and the C++ kernel.
 """
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import platform
+from pathlib import Path
 from types import MethodType
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+log = logging.getLogger(__name__)
+
+KERNEL_SOURCE = Path(__file__).with_name("cpu_rows.cpp")
+PANEL = 16  # output columns per panel (cpu_rows.cpp's kCols)
+
 
 def can_pack(model: nn.Module) -> bool:
-    """True where packing applies: float32 weights on the CPU and a torch built with oneDNN."""
+    """True where packing applies: float32 weights on the CPU, and the row kernel or oneDNN to run them."""
     p = next(model.parameters(), None)
     return (p is not None and p.device.type == "cpu" and p.dtype == torch.float32
-            and torch.backends.mkldnn.is_available())
+            and (row_kernel() is not None or torch.backends.mkldnn.is_available()))
+
+
+@functools.cache
+def _built_kernel():
+    """Build (or load the cached build of) cpu_rows.cpp; the op, or None with the reason logged."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        log.info("row kernel: not an x86-64 CPU")
+        return None
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        log.info("row kernel: this CPU lacks AVX2")
+        return None
+    from torch.utils.cpp_extension import load
+
+    try:
+        load(name="medusa_lens_cpu_rows", sources=[str(KERNEL_SOURCE)], is_python_module=False,
+             extra_cflags=["-O3", "-mavx2", "-mfma"])
+    except Exception as err:  # no compiler, no ninja, headers missing: fall back to oneDNN
+        log.warning("row kernel: cannot build %s (%s: %s); using oneDNN matmuls", KERNEL_SOURCE.name,
+                    err.__class__.__name__, str(err).strip().splitlines()[-1:] or "")
+        return None
+    return torch.ops.medusa_lens.rows_matmul
+
+
+def row_kernel():
+    """The row kernel op (x (M, K), panels) -> (M, N padded to 16), or None where it is unavailable or
+    switched off (MEDUSA_LENS_KERNEL=0)."""
+    if os.environ.get("MEDUSA_LENS_KERNEL", "1") == "0":
+        return None
+    return _built_kernel()
+
+
+def to_panels(weight: torch.Tensor) -> torch.Tensor:
+    """(N, K) -> (ceil(N/16), K, 16) panels, zero-padded past N."""
+    n, k = weight.shape
+    padded = F.pad(weight, (0, 0, 0, -n % PANEL))  # (N', K)
+    return padded.reshape(-1, PANEL, k).transpose(1, 2).contiguous()
 
 
 def pack_linears(model: nn.Module) -> int:
     """Pack the weight of every nn.Linear in `model` (see module doc); returns how many were packed.
     Packing twice is harmless (the second call repacks)."""
+    kernel = row_kernel()
+    if kernel is None and not torch.backends.mkldnn.is_available():
+        raise RuntimeError("packed matmuls need the row kernel or a torch built with oneDNN")
     count = 0
     for module in model.modules():
         if isinstance(module, nn.Linear):
             weight = module.weight.detach()
-            module._packed = (torch.ops.mkldnn._reorder_linear_weight(weight, None), weight.t().contiguous(),
-                              module.weight._version)
+            if kernel is not None:
+                module._packed = ("row kernel", to_panels(weight), module.weight._version)
+            else:
+                module._packed = ("oneDNN", (torch.ops.mkldnn._reorder_linear_weight(weight, None),
+                                             weight.t().contiguous()), module.weight._version)
             module.forward = MethodType(_packed_forward, module)
             count += 1
     return count
@@ -44,12 +103,25 @@ def is_packed(module: nn.Module) -> bool:
     return hasattr(module, "_packed")
 
 
+def matmul_path(model: nn.Module) -> str:
+    """How `model`'s linears run at inference: "row kernel", "oneDNN" or "plain"."""
+    for module in model.modules():
+        if is_packed(module):
+            return module._packed[0]
+    return "plain"
+
+
 def _packed_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    packed, transposed, version = self._packed
+    kind, layout, version = self._packed
     if torch.is_grad_enabled() or self.weight._version != version or x.dtype != torch.float32:
         return F.linear(x, self.weight, self.bias)
     bias = None if self.bias is None else self.bias.detach()
-    if x.numel() == x.shape[-1]:  # one row
-        out = x @ transposed
-        return out if bias is None else out + bias
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    if kind == "row kernel":
+        rows = x.reshape(-1, x.shape[-1]).contiguous()  # (M, K)
+        out = torch.ops.medusa_lens.rows_matmul(rows, layout)[:, :self.out_features]  # (M, N)
+        out = out.reshape(*x.shape[:-1], self.out_features)
+    elif x.numel() == x.shape[-1]:  # one row
+        out = x @ layout[1]
+    else:
+        return torch.ops.mkldnn._linear_pointwise(x, layout[0], bias, "none", [], "")
+    return out if bias is None else out + bias

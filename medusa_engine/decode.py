@@ -274,7 +274,7 @@ def environment(backbone: Backbone, heads_name: str | None = None) -> dict:
 
     return {"model": backbone.name, "model_source": backbone.source, "heads": heads_name,
             "device": str(backbone.device), "dtype": str(backbone.dtype).replace("torch.", ""),
-            "packed_matmuls": backbone.packed, "torch": torch.__version__, "transformers": transformers.__version__,
+            "matmuls": backbone.matmuls, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version(), "threads": torch.get_num_threads()}
 
 
