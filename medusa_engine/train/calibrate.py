@@ -11,7 +11,7 @@ from ..tree import TreeSpec, chain, growth_order
 from .features import FeatureStore
 from .medusa1 import build_rows, evaluate
 
-TREE_SIZES = (1, 2, 4, 8, 16, 24, 32, 48, 64)
+TREE_SIZES = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
 @torch.no_grad()

@@ -180,7 +180,7 @@ def _with_default_tree(calib: dict, backbone) -> dict:
     from ..tree_cost import measure
     from .calibrate import choose_default_size
 
-    sizes = [1, 2, 4, 8, 16, 32, 64]
+    sizes = [1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64]  # fine where the verify cost bends on a CPU
     trees = {s: TreeSpec.from_paths([tuple(p) for p in calib["growth_order"][: s - 1]]) for s in sizes}
     cost = measure(backbone, {str(s): t for s, t in trees.items()}, reps=15,
                    backend=choose_backend("auto", backbone.device))
