@@ -41,10 +41,6 @@ class Backbone:
     _file_hash: str | None = field(default=None, repr=False)
 
     @property
-    def packed(self) -> bool:
-        return self.matmuls != "plain"
-
-    @property
     def hidden_size(self) -> int:
         return self.model.config.hidden_size
 

@@ -59,7 +59,7 @@ def _built_kernel():
              extra_cflags=["-O3", "-mavx2", "-mfma"])
     except Exception as err:  # no compiler, no ninja, headers missing: fall back to oneDNN
         log.warning("row kernel: cannot build %s (%s: %s); using oneDNN matmuls", KERNEL_SOURCE.name,
-                    err.__class__.__name__, str(err).strip().splitlines()[-1:] or "")
+                    err.__class__.__name__, (str(err).strip().splitlines() or [""])[-1])
         return None
     return torch.ops.medusa_lens.rows_matmul
 
