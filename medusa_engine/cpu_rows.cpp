@@ -15,6 +15,7 @@ namespace {
 
 constexpr int64_t kCols = 16;  // output columns per panel: two 8-float registers
 constexpr int kMaxRows = 6;    // rows per chunk: 12 accumulators + 2 weights + 1 broadcast <= 16 registers
+constexpr int64_t kPrefetchLines = 16;  // how far ahead the software prefetch reads: 16 weight lines, 1 KB
 
 template <int R, bool Prefetch>
 inline void panel_rows(const float* x, int64_t K, const float* panel, float* out, int64_t N) {
@@ -22,7 +23,7 @@ inline void panel_rows(const float* x, int64_t K, const float* panel, float* out
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     // Several rows per weight line leave the hardware prefetcher behind; one row does not.
-    if (Prefetch) _mm_prefetch(reinterpret_cast<const char*>(panel + (k + 16) * kCols), _MM_HINT_T0);
+    if (Prefetch) _mm_prefetch(reinterpret_cast<const char*>(panel + (k + kPrefetchLines) * kCols), _MM_HINT_T0);
     const __m256 w0 = _mm256_loadu_ps(panel + k * kCols);
     const __m256 w1 = _mm256_loadu_ps(panel + k * kCols + 8);
     for (int r = 0; r < R; ++r) {
