@@ -13,8 +13,9 @@ from typing import Iterable, Iterator
 
 import torch
 
-from .accept import accept
+from .accept import accept, node_log_probs
 from .backbone import Backbone
+from .cpu_linear import argmax
 from .decoder import BACKENDS, choose_backend, make_decoder
 from .heads import MedusaHeads
 from .trace import RunSummary, Step, Timing, TreeNode
@@ -150,7 +151,7 @@ def _vanilla(backbone: Backbone, decoder, prompt_ids: list[int], config: DecodeC
     for index in range(1, config.max_new_tokens + 1):
         t0 = clock(dev)
         if config.mode == "greedy":
-            token = logits.argmax()
+            token = argmax(logits)
         else:
             probs = torch.softmax(logits.float() / config.temperature, dim=-1)
             token = torch.multinomial(probs, 1, generator=gen)[0]
@@ -192,6 +193,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
     minus_inf = torch.finfo(backbone.dtype).min
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
+    row_nodes, first_nodes = buf.rows.tolist(), list(range(tree.size))  # host copies for the cache compaction
     t0 = clock(dev)
     hidden, root_logits = _prefill(backbone, prompt_ids, decoder)
     yield _prefill_step("medusa", (clock(dev) - t0) * 1e3)
@@ -201,7 +203,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
         index += 1
         t0 = clock(dev)
         head_probs, head_tokens = heads.propose(hidden, lm_head, config.top_k)  # (K, k)
-        root = root_logits.argmax()
+        root = argmax(root_logits)
         tree_tokens = torch.cat([root[None], head_tokens.flatten()])[buf.flat_index]  # (L,)
         t1 = clock(dev)
         h = decoder.step(tree_tokens, pos + buf.depths, pos, tree_bias)  # (L, d)
@@ -212,10 +214,10 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
         picked = torch.cat([acc.best[None], acc.accept_lengths[acc.best][None], tree_tokens[buf.rows[acc.best]]])
         best, n_acc, *row_tokens = picked.tolist()  # host sync: the one per step
         t3 = clock(dev)
-        chosen = buf.rows[best, : n_acc + 1]  # (n+1,) node ids, root first
-        decoder.keep(pos, chosen + pos)
-        last = chosen[-1]
-        hidden, next_root_logits = h[last], logits[last]
+        chosen = row_nodes[best][: n_acc + 1]  # node ids, root first
+        in_place = chosen == first_nodes[: n_acc + 1]  # the path is the tree's first nodes: nothing to move
+        decoder.keep(pos, n_acc + 1 if in_place else buf.rows[best, : n_acc + 1] + pos)
+        hidden, next_root_logits = h[chosen[-1]], logits[chosen[-1]]
         pos += n_acc + 1
         t4 = clock(dev)
         tokens, stop = _finish(row_tokens[: n_acc + 1], produced, config, backbone.eos_token_ids)
@@ -224,7 +226,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
                              Timing(heads_ms=(t1 - t0) * 1e3, verify_ms=(t2 - t1) * 1e3,
                                     accept_ms=(t3 - t2) * 1e3, cache_ms=(t4 - t3) * 1e3),
                              tree, buf, best, n_acc, root_logits, head_tokens, head_probs, tree_tokens, acc,
-                             config, texts)
+                             config, texts, logits, parents)
         if stop is not None:
             return
         root_logits = next_root_logits
@@ -243,12 +245,13 @@ class _TokenTexts:
 
 
 def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, root_logits, head_tokens,
-                   head_probs, tree_tokens, acc, config, texts) -> Step:
+                   head_probs, tree_tokens, acc, config, texts, logits, parents) -> Step:
     """Build the step record (outside the timed region; the transfers below are trace-only syncs)."""
     scale = config.temperature if config.mode == "typical" else 1.0
     root_prob = torch.softmax(root_logits.float() / scale, dim=-1)[tree_tokens[0]]
     tok_list = tree_tokens.tolist()  # trace-only sync
-    node_prob = acc.node_prob.tolist()  # trace-only sync
+    node_prob = (acc.node_prob if acc.node_prob is not None
+                 else node_log_probs(logits, tree_tokens, parents).exp()).tolist()  # trace-only sync
     node_prob[0] = float(root_prob)  # trace-only sync
     thresholds = acc.threshold.tolist() if acc.threshold is not None else [None] * tree.size  # trace-only sync
     passes = acc.passes.tolist()  # trace-only sync

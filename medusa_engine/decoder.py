@@ -89,7 +89,7 @@ class EagerDecoder:
         with attention_backends(tokens.device):
             return forward_hidden(self.backbone.model, tokens[None], positions[None], self.cache, mask)[0]
 
-    def keep(self, start: int, slots: torch.Tensor) -> None:
+    def keep(self, start: int, slots: torch.Tensor | int) -> None:
         keep_slots(self.cache, start, slots)
 
     def close(self) -> None:
@@ -142,7 +142,7 @@ class StaticDecoder:
             hidden = self.forward(self.pad_tokens[None], self.pad_positions[None], self.mask)
         return hidden[0, :n].clone()  # a captured graph reuses its output buffer on the next call
 
-    def keep(self, start: int, slots: torch.Tensor) -> None:
+    def keep(self, start: int, slots: torch.Tensor | int) -> None:
         keep_slots(self.cache, start, slots)
 
     def close(self) -> None:

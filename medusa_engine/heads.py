@@ -90,7 +90,7 @@ class MedusaHeads(nn.Module):
         if config.draft_vocab:
             raise HeadsError("build heads without a draft vocabulary and give its ids to set_draft_vocab()")
         self.register_buffer("draft_ids", None, persistent=False)  # set_draft_vocab(); saved in DRAFT_FILE
-        self._draft_linear: tuple[tuple, nn.Linear] | None = None  # (source key, projection), inference only
+        self._decoding_linears: dict[str, tuple[tuple, nn.Linear]] = {}  # name -> (source key, linear)
 
     @property
     def num_heads(self) -> int:
@@ -108,7 +108,7 @@ class MedusaHeads(nn.Module):
             ids = ids.to(self.blocks[0][0].linear.weight.device)
         self.draft_ids = ids
         self.config = replace(self.config, draft_vocab=0 if ids is None else int(ids.numel()))
-        self._draft_linear = None
+        self._decoding_linears.pop("draft", None)
         return self
 
     def hidden(self, h: torch.Tensor) -> torch.Tensor:
@@ -149,8 +149,13 @@ class MedusaHeads(nn.Module):
 
     def propose(self, h: torch.Tensor, lm_head: nn.Module, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Decoding: hidden state (d,) -> each head's top-k probabilities and token ids, both (K, k); the
-        probabilities are over the heads' vocabulary (the draft vocabulary if there is one)."""
-        z = self.hidden(h[None])  # (K, 1, d)
+        probabilities are over the heads' vocabulary (the draft vocabulary if there is one). One-layer
+        heads run their K residual blocks as one (K*d, d) matrix product."""
+        if self.config.num_layers == 1:
+            d = self.config.hidden_size
+            z = h + torch.nn.functional.silu(self._stacked_blocks(lm_head)(h)).view(-1, 1, d)  # (K, 1, d)
+        else:
+            z = self.hidden(h[None])  # (K, 1, d)
         if self.draft_ids is None:
             logits = self.logits(z, lm_head)
         elif self.lm_heads is None and self.up is None:
@@ -160,24 +165,37 @@ class MedusaHeads(nn.Module):
         probs, idx = torch.softmax(logits[:, 0].float(), dim=-1).topk(k)  # (K, k)
         return probs, idx if self.draft_ids is None else self.draft_ids[idx]
 
+    def _stacked_blocks(self, lm_head: nn.Module) -> nn.Linear:
+        """The K residual blocks' linears as one (K*d, d) projection (one-layer heads)."""
+        linears = [block[0].linear for block in self.blocks]
+        return self._decoding_linear("blocks", linears, lm_head, lambda: (
+            torch.cat([lin.weight for lin in linears]), torch.cat([lin.bias for lin in linears])))
+
     def _draft_projection(self, lm_head: nn.Module) -> nn.Linear:
-        """The shared lm_head's rows of the draft vocabulary, gathered once per (weights, draft) and
-        packed like the lm_head itself (cpu_linear.py)."""
+        """The shared lm_head's rows of the draft vocabulary."""
+        return self._decoding_linear("draft", [lm_head], lm_head, lambda: (lm_head.weight[self.draft_ids], None),
+                                     extra=(self.draft_ids.data_ptr(),))
+
+    def _decoding_linear(self, name: str, sources: list[nn.Module], lm_head: nn.Module, build, extra=()) -> nn.Linear:
+        """A linear made by `build()` -> (weight, bias or None) from the `sources`' weights, made once per
+        state of those weights and packed like the lm_head (cpu_linear.py)."""
         from .cpu_linear import is_packed, pack_linears
 
-        weight = lm_head.weight
-        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype, is_packed(lm_head),
-               self.draft_ids.data_ptr())
-        if self._draft_linear is None or self._draft_linear[0] != key:
+        key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for m in sources for p in m.parameters()) + (
+            is_packed(lm_head),) + extra
+        if name not in self._decoding_linears or self._decoding_linears[name][0] != key:
             with torch.inference_mode(False), torch.no_grad():  # decoding runs in inference mode; packing
                 # needs a normal tensor (a version counter) as the weight
-                proj = nn.Linear(weight.shape[1], len(self.draft_ids), bias=False, device=weight.device,
+                weight, bias = build()
+                proj = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device,
                                  dtype=weight.dtype).requires_grad_(False)
-                proj.weight.copy_(weight[self.draft_ids])
+                proj.weight.copy_(weight)
+                if bias is not None:
+                    proj.bias.copy_(bias)
                 if is_packed(lm_head):
                     pack_linears(proj)
-            self._draft_linear = (key, proj)
-        return self._draft_linear[1]
+            self._decoding_linears[name] = (key, proj)
+        return self._decoding_linears[name][1]
 
     # ---- checkpoint layout ---------------------------------------------------------------------
     def reference_state_dict(self) -> dict[str, torch.Tensor]:

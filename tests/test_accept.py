@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from medusa_engine.accept import accept
+from medusa_engine.accept import accept, node_log_probs
 from medusa_engine.tree import TreeSpec
 
 # tree: root(0) -> a(1, rank0), b(2, rank1); a -> c(3)
@@ -25,8 +25,10 @@ def test_greedy_accepts_longest_argmax_prefix():
     assert int(acc.accept_lengths[acc.best]) == 2
     rows = BUF.rows[acc.best].tolist()
     assert rows == [0, 1, 3]
-    assert acc.threshold is None
-    assert math.isclose(float(acc.node_prob[1]), 0.5, rel_tol=1e-5)
+    assert acc.threshold is None and acc.node_prob is None  # greedy needs no probabilities
+    node_prob = node_log_probs(_logits(probs), tokens, PARENTS).exp()  # the trace's
+    assert math.isclose(float(node_prob[1]), 0.5, rel_tol=1e-5) and float(node_prob[0]) == 1.0
+    assert math.isclose(float(node_prob[3]), 0.6, rel_tol=1e-5)
 
 
 def test_greedy_rejects_everything():

@@ -70,6 +70,26 @@ def test_row_kernel_computes_each_row_the_same_whatever_the_row_count():
         row_kernel()(x.double(), panels)
 
 
+@pytest.mark.parametrize("kernel", ["1", "0"])
+def test_argmax_is_torch_argmax(kernel, monkeypatch):
+    """The kernel's argmax (and, switched off, torch's) on widths around its 8-lane blocks, ties, -inf and NaN."""
+    monkeypatch.setenv("MEDUSA_LENS_KERNEL", kernel)
+    torch.manual_seed(0)
+    for width in (1, 7, 8, 9, 31, 49152):
+        x = torch.randn(5, width)
+        assert torch.equal(cpu_linear.argmax(x), x.argmax(-1)), width
+    x = torch.randn(4, 37)
+    x[0, [3, 20, 36]] = 9.0  # a three-way tie: the first index
+    x[1] = -torch.inf
+    x[2, [5, 30]] = torch.nan  # torch.argmax answers the first NaN
+    x[3, [11, 12]] = torch.inf
+    assert cpu_linear.argmax(x).tolist() == x.argmax(-1).tolist() == [3, 0, 5, 11]
+    assert cpu_linear.argmax(x[0]).shape == () and int(cpu_linear.argmax(x[0])) == 3  # one row: a 0-d index
+    assert torch.equal(cpu_linear.argmax(x.view(2, 2, 37)), x.view(2, 2, 37).argmax(-1))
+    assert torch.equal(cpu_linear.argmax(x[:, ::2]), x[:, ::2].argmax(-1))  # a strided view
+    assert torch.equal(cpu_linear.argmax(x.double()), x.argmax(-1))  # other dtypes: torch's own
+
+
 def test_a_kernel_that_cannot_be_built_falls_back_to_onednn(monkeypatch, caplog):
     import torch.utils.cpp_extension
 

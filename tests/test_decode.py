@@ -54,6 +54,10 @@ def test_keep_slots_gathers_then_truncates(tiny):
         for layer, (k, v) in zip(cache.layers, before):
             torch.testing.assert_close(layer.keys, k[:, :, order])
             torch.testing.assert_close(layer.values, v[:, :, order])
+        keep_slots(cache, 10, 2)  # an int: keep the next two positions where they are, drop the rest
+        assert cache.get_seq_length() == 12
+        for layer, (k, v) in zip(cache.layers, before):
+            assert torch.equal(layer.keys, k[:, :, order[:12]]) and torch.equal(layer.values, v[:, :, order[:12]])
 
 
 @pytest.mark.parametrize("tree", list(TREES))
@@ -168,3 +172,7 @@ def test_keep_slots_on_a_static_cache(tiny):
         for layer, (k, v) in zip(cache.layers, before):
             torch.testing.assert_close(layer.keys[:, :, :13], k[:, :, order])
             torch.testing.assert_close(layer.values[:, :, :13], v[:, :, order])
+        keep_slots(cache, 10, 2)
+        assert int(cache.get_seq_length()) == 12
+        for layer, (k, v) in zip(cache.layers, before):
+            assert torch.equal(layer.keys[:, :, :12], k[:, :, order[:12]])

@@ -177,7 +177,41 @@ def test_draft_projection_follows_weight_changes_and_packing():
     if can_pack(lm):
         pack_linears(lm)
         with torch.inference_mode():  # as decoding calls it
-            assert torch.equal(heads.propose(h, lm, 3)[1], after) and is_packed(heads._draft_linear[1])
+            assert torch.equal(heads.propose(h, lm, 3)[1], after) and is_packed(heads._decoding_linears["draft"][1])
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_propose_runs_the_blocks_as_one_product_and_follows_weight_changes(layers):
+    from medusa_engine.cpu_linear import can_pack, is_packed, pack_linears
+
+    torch.manual_seed(2)
+    heads = MedusaHeads(HeadsConfig(num_heads=3, hidden_size=D, vocab_size=V, num_layers=layers))
+    with torch.no_grad():
+        for p in heads.parameters():
+            p.normal_(0, 0.3)
+    lm, h = torch.nn.Linear(D, V, bias=False), torch.randn(D)
+
+    def expected():  # block by block, as training runs them
+        return torch.softmax(heads(h[None], lm)[:, 0], dim=-1).topk(4)
+
+    for packed in (False, True):
+        if packed:
+            if not can_pack(lm):
+                continue
+            pack_linears(lm)
+        with torch.inference_mode():  # as decoding calls it
+            probs, tokens = heads.propose(h, lm, 4)
+            want = expected()
+            assert torch.equal(tokens, want.indices)
+            torch.testing.assert_close(probs, want.values)
+        assert ("blocks" in heads._decoding_linears) == (layers == 1)
+        if layers == 1:
+            assert is_packed(heads._decoding_linears["blocks"][1]) == packed
+        for param in ("weight", "bias"):  # an optimiser step: the stacked copy must follow either
+            with torch.no_grad():
+                getattr(heads.blocks[1][0].linear, param).mul_(-3)
+            with torch.inference_mode():
+                assert torch.equal(heads.propose(h, lm, 4)[1], expected().indices)
 
 
 def test_draft_vocabulary_save_load_and_removal(tmp_path):
