@@ -19,7 +19,9 @@ any weight changed after packing keep the plain path; the copy costs the weight'
 
 `argmax` is greedy decoding's argmax over logit rows, by cpu_argmax.cpp (built with the row kernel) on
 float32 CPU tensors: torch's CPU argmax is a scalar scan (~0.12 ms per 49,152-wide row here); the kernel
-was 3-4x faster for 1 and 5 rows (measured side by side), same answer. This is the only place that touches torch's mkldnn ops and the C++ kernels.
+was 3-4x faster for 1 and 5 rows (measured side by side), same answer.
+
+This is the only place that touches torch's mkldnn ops and the C++ kernels.
 """
 from __future__ import annotations
 
