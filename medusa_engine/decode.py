@@ -193,7 +193,8 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
     minus_inf = torch.finfo(backbone.dtype).min
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
-    row_nodes, first_nodes = buf.rows.tolist(), list(range(tree.size))  # host copies for the cache compaction
+    rows = [row[:n] for row, n in zip(buf.rows.tolist(), buf.row_lengths.tolist())]  # host copy: node ids per row
+    first_nodes = list(range(tree.size))
     t0 = clock(dev)
     hidden, root_logits = _prefill(backbone, prompt_ids, decoder)
     yield _prefill_step("medusa", (clock(dev) - t0) * 1e3)
@@ -214,7 +215,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
         picked = torch.cat([acc.best[None], acc.accept_lengths[acc.best][None], tree_tokens[buf.rows[acc.best]]])
         best, n_acc, *row_tokens = picked.tolist()  # host sync: the one per step
         t3 = clock(dev)
-        chosen = row_nodes[best][: n_acc + 1]  # node ids, root first
+        chosen = rows[best][: n_acc + 1]  # node ids, root first
         in_place = chosen == first_nodes[: n_acc + 1]  # the path is the tree's first nodes: nothing to move
         decoder.keep(pos, n_acc + 1 if in_place else buf.rows[best, : n_acc + 1] + pos)
         hidden, next_root_logits = h[chosen[-1]], logits[chosen[-1]]
@@ -226,7 +227,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
                              Timing(heads_ms=(t1 - t0) * 1e3, verify_ms=(t2 - t1) * 1e3,
                                     accept_ms=(t3 - t2) * 1e3, cache_ms=(t4 - t3) * 1e3),
                              tree, buf, best, n_acc, root_logits, head_tokens, head_probs, tree_tokens, acc,
-                             config, texts, logits, parents)
+                             config, texts, logits, parents, rows)
         if stop is not None:
             return
         root_logits = next_root_logits
@@ -245,7 +246,7 @@ class _TokenTexts:
 
 
 def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, root_logits, head_tokens,
-                   head_probs, tree_tokens, acc, config, texts, logits, parents) -> Step:
+                   head_probs, tree_tokens, acc, config, texts, logits, parents, rows) -> Step:
     """Build the step record (outside the timed region; the transfers below are trace-only syncs)."""
     scale = config.temperature if config.mode == "typical" else 1.0
     root_prob = torch.softmax(root_logits.float() / scale, dim=-1)[tree_tokens[0]]
@@ -263,7 +264,6 @@ def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, ro
         nodes.append(TreeNode(id=i, parent=tree.parents[i], depth=d, rank=r, token=tok_list[i],
                               text=texts(tok_list[i]), head_prob=h_prob[d - 1][r], base_prob=node_prob[i],
                               threshold=thresholds[i], passes=bool(passes[i])))
-    rows = [row[:length] for row, length in zip(buf.rows.tolist(), buf.row_lengths.tolist())]  # trace-only
     return Step(lane="medusa", index=index, tokens=tokens, text=text, timing=timing, stop_reason=stop,
                 root_token=tok_list[0], head_topk_tokens=h_tok,
                 head_topk_texts=[[texts(t) for t in row] for row in h_tok], head_topk_probs=h_prob,
