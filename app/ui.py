@@ -57,7 +57,10 @@ base model's own next token, so every step emits at least one token.
 - **Candidate tree**: left to right = position; rows sorted by head rank (top-1 chain on top).
   ★ root, green = accepted path, blue = passes the test but not on the chosen path, grey = rejected.
   Hover a node for head, rank, head probability, base probability and threshold.
-- **Head proposals**: each head's top-k tokens and probabilities; green boxes = accepted.
+- **Head proposals**: the top-k tokens and probabilities of each head the tree reaches; green boxes = accepted.
+  Token-input heads (Hydra-style) also read the token before their guess, so each branch of the tree
+  gets guesses of its own: the row of head d shows those after the accepted token (else after head
+  d−1's top-1 token).
 - **Acceptance**: for each depth of the chosen candidate row, the base model's probability of the
   candidate. Typical: accepted while it beats the threshold min(ε, α·e^−H) (H = entropy of the base
   distribution there). Greedy: accepted while it is the base model's argmax.

@@ -187,12 +187,14 @@ def medusa_steps(backbone: Backbone, heads: MedusaHeads, tree: TreeSpec, prompt_
 def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, prompt_ids: list[int],
             config: DecodeConfig) -> Iterator[Step]:
     dev = backbone.device
-    lm_head = backbone.model.get_output_embeddings()
+    lm_head, embed = backbone.model.get_output_embeddings(), backbone.model.get_input_embeddings()
     buf = tree.buffers(config.top_k, dev)
     parents = torch.tensor([0] + tree.parents[1:], device=dev)  # (L,) root's parent is itself
     minus_inf = torch.finfo(backbone.dtype).min
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
+    node_index, head_rows = heads.proposal_layout(buf)  # (L,) into [root, proposals], (D,) rows to show
+    node_rows = [(i - 1) // config.top_k for i in node_index.tolist()]  # host copy: the row each node came from
     rows = [row[:n] for row, n in zip(buf.rows.tolist(), buf.row_lengths.tolist())]  # host copy: node ids per row
     first_nodes = list(range(tree.size))
     t0 = clock(dev)
@@ -203,9 +205,9 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
     while True:
         index += 1
         t0 = clock(dev)
-        head_probs, head_tokens = heads.propose(hidden, lm_head, config.top_k)  # (K, k)
         root = argmax(root_logits)
-        tree_tokens = torch.cat([root[None], head_tokens.flatten()])[buf.flat_index]  # (L,)
+        head_probs, head_tokens = heads.propose_tree(hidden, lm_head, buf, root, embed)  # (rows, k)
+        tree_tokens = torch.cat([root[None], head_tokens.flatten()])[node_index]  # (L,)
         t1 = clock(dev)
         h = decoder.step(tree_tokens, pos + buf.depths, pos, tree_bias)  # (L, d)
         logits = lm_head(h)  # (L, V)
@@ -227,7 +229,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
                              Timing(heads_ms=(t1 - t0) * 1e3, verify_ms=(t2 - t1) * 1e3,
                                     accept_ms=(t3 - t2) * 1e3, cache_ms=(t4 - t3) * 1e3),
                              tree, buf, best, n_acc, root_logits, head_tokens, head_probs, tree_tokens, acc,
-                             config, texts, logits, parents, rows)
+                             config, texts, logits, parents, rows, node_index, head_rows, node_rows)
         if stop is not None:
             return
         root_logits = next_root_logits
@@ -246,7 +248,8 @@ class _TokenTexts:
 
 
 def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, root_logits, head_tokens,
-                   head_probs, tree_tokens, acc, config, texts, logits, parents, rows) -> Step:
+                   head_probs, tree_tokens, acc, config, texts, logits, parents, rows, node_index, head_rows,
+                   node_rows) -> Step:
     """Build the step record (outside the timed region; the transfers below are trace-only syncs)."""
     scale = config.temperature if config.mode == "typical" else 1.0
     root_prob = torch.softmax(root_logits.float() / scale, dim=-1)[tree_tokens[0]]
@@ -256,13 +259,17 @@ def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, ro
     node_prob[0] = float(root_prob)  # trace-only sync
     thresholds = acc.threshold.tolist() if acc.threshold is not None else [None] * tree.size  # trace-only sync
     passes = acc.passes.tolist()  # trace-only sync
-    h_tok, h_prob = head_tokens.tolist(), head_probs.tolist()  # trace-only syncs
+    shown = head_rows.tolist()  # per head, the row the trace shows: the one its accepted token came from, if any
+    for depth, node in enumerate(rows[best][1 : n_acc + 1]):
+        shown[depth] = node_rows[node]
+    h_tok, h_prob = head_tokens[shown].tolist(), head_probs[shown].tolist()  # trace-only syncs
+    proposed = torch.cat([head_probs.new_zeros(1), head_probs.flatten()])[node_index].tolist()  # trace-only sync
     nodes = [TreeNode(id=0, parent=-1, depth=0, rank=-1, token=tok_list[0], text=texts(tok_list[0]),
                       head_prob=None, base_prob=node_prob[0], threshold=None, passes=True)]
     for i, path in enumerate(tree.paths, start=1):
         d, r = len(path), path[-1]
         nodes.append(TreeNode(id=i, parent=tree.parents[i], depth=d, rank=r, token=tok_list[i],
-                              text=texts(tok_list[i]), head_prob=h_prob[d - 1][r], base_prob=node_prob[i],
+                              text=texts(tok_list[i]), head_prob=proposed[i], base_prob=node_prob[i],
                               threshold=thresholds[i], passes=bool(passes[i])))
     return Step(lane="medusa", index=index, tokens=tokens, text=text, timing=timing, stop_reason=stop,
                 root_token=tok_list[0], head_topk_tokens=h_tok,

@@ -5,10 +5,18 @@ zero-initialised, so an untrained head predicts exactly what the base model pred
 the backbone's (shared, default), a per-head copy (reference Medusa-1 checkpoints), or the shared one
 plus a per-head low-rank correction.
 
+Token-input heads (`token_input`; Hydra's sequentially dependent heads, Ankner et al. 2024, on one
+token) also read the embedding of the token just before their target: `h + SiLU(W h + b + U e)`, U
+zero-initialised. In a tree, head j runs once for each node of depth j-1 with children and reads that
+node's token (head 1: the root, the base model's own next token), so every candidate is guessed after
+its own parent. A node can only be accepted if its parent was, i.e. if the parent's token is the true
+one: teacher-forced training and teacher-forced hit rates are therefore exactly what decoding meets.
+
 Checkpoint formats read (validated: head count, hidden size and vocab must fit the backbone):
   (a) reference Medusa-1: config.json + medusa_lm_head.pt (`{i}.0.linear.weight|bias`, `{i}.1.weight`)
   (b) head-only safetensors without lm_heads: medusa_lm_head.safetensors (reference "version 2")
   (c) full Medusa-2 model checkpoints holding `medusa_head.{i}...` keys
+Token-input heads add `{i}.token.weight` (d, d) per head to layout (b).
 Saved as config.json + medusa_lm_head.safetensors in the layout of (b), readable by (b)'s loaders.
 
 A head set may carry a draft vocabulary (draft_vocab.safetensors): the token ids its heads propose
@@ -25,6 +33,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from .tree import TreeBuffers
 
 HEADS_FILE = "medusa_lm_head.safetensors"
 LEGACY_FILE = "medusa_lm_head.pt"
@@ -46,6 +56,7 @@ class HeadsConfig:
     rank: int = 0  # low-rank correction rank (lm_head == "lowrank")
     base_model: str = ""
     draft_vocab: int = 0  # how many token ids the heads propose from (0: the whole vocabulary)
+    token_input: bool = False  # each head also reads the embedding of the token before its target
 
     def __post_init__(self) -> None:
         for name in ("num_heads", "hidden_size", "vocab_size", "num_layers"):
@@ -57,6 +68,8 @@ class HeadsConfig:
             raise HeadsError("a positive rank goes with lm_head='lowrank', and only with it")
         if not isinstance(self.draft_vocab, int) or not 0 <= self.draft_vocab <= self.vocab_size:
             raise HeadsError(f"draft_vocab must be an integer in [0, {self.vocab_size}], got {self.draft_vocab!r}")
+        if not isinstance(self.token_input, bool):
+            raise HeadsError(f"token_input must be true or false, got {self.token_input!r}")
 
 
 class ResBlock(nn.Module):
@@ -67,8 +80,10 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.linear.bias)
         self.act = nn.SiLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.act(self.linear(x))
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """x + SiLU(W x + b [+ extra]): `extra` is a token-input head's projected token embedding."""
+        pre = self.linear(x)
+        return x + self.act(pre if extra is None else pre + extra)
 
 
 class MedusaHeads(nn.Module):
@@ -82,6 +97,9 @@ class MedusaHeads(nn.Module):
         self.lm_heads = (
             nn.ModuleList([nn.Linear(d, v, bias=False) for _ in range(k)]) if config.lm_head == "per_head" else None
         )
+        self.tokens = nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(k)]) if config.token_input else None
+        for lin in self.tokens or ():
+            nn.init.zeros_(lin.weight)  # zero: a new token input changes nothing until trained
         if config.lm_head == "lowrank":
             self.down = nn.Parameter(torch.randn(k, d, config.rank) * d**-0.5)  # (K, d, r)
             self.up = nn.Parameter(torch.zeros(k, config.rank, v))  # (K, r, V): zero, so init == base
@@ -95,6 +113,20 @@ class MedusaHeads(nn.Module):
     @property
     def num_heads(self) -> int:
         return self.config.num_heads
+
+    def optimizer_groups(self, lr: float, token_lr_multiplier: float) -> list[dict]:
+        """AdamW parameter groups: the token projections (new, zero-initialised, when a trained set gains
+        them) learn `token_lr_multiplier` times faster than the rest."""
+        if self.tokens is None:
+            return [{"params": list(self.parameters()), "lr": lr}]
+        token_ids = {id(p) for p in self.tokens.parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) not in token_ids], "lr": lr},
+                {"params": list(self.tokens.parameters()), "lr": lr * token_lr_multiplier}]
+
+    @property
+    def design(self) -> tuple[int, str, int, bool]:
+        """(heads, lm_head mode, low rank, token input): what a further sitting must keep."""
+        return self.num_heads, self.config.lm_head, self.config.rank, self.config.token_input
 
     def set_draft_vocab(self, ids: torch.Tensor | None) -> "MedusaHeads":
         """Propose only from token `ids` (1-D, distinct, in the vocabulary); None: the whole vocabulary."""
@@ -111,9 +143,24 @@ class MedusaHeads(nn.Module):
         self._decoding_linears.pop("draft", None)
         return self
 
-    def hidden(self, h: torch.Tensor) -> torch.Tensor:
-        """(..., d) -> (K, ..., d): each head's residual-block output."""
-        return torch.stack([block(h) for block in self.blocks])
+    def hidden(self, h: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., d) -> (K, ..., d): each head's residual-block output. Token-input heads need `prev`
+        (K, ..., d): the embedding of the token before each head's target."""
+        if self.tokens is None:
+            return torch.stack([block(h) for block in self.blocks])
+        if prev is None or prev.shape != (self.num_heads, *h.shape):
+            raise HeadsError(f"token-input heads need the previous tokens' embeddings, shape "
+                             f"{(self.num_heads, *h.shape)}, got {None if prev is None else tuple(prev.shape)}")
+        return torch.stack([block[1:](block[0](h, self.tokens[k](prev[k]))) for k, block in enumerate(self.blocks)])
+
+    def previous_embeddings(self, prev_tokens: torch.Tensor, embed_weight: torch.Tensor | None) -> torch.Tensor | None:
+        """(..., K) ids of the token before each head's target -> (K, ..., d) embeddings for `hidden`
+        (None for heads without token input)."""
+        if self.tokens is None:
+            return None
+        if embed_weight is None:
+            raise HeadsError("token-input heads need the backbone's input embeddings")
+        return embed_weight[prev_tokens.clamp(min=0)].movedim(-2, 0).to(self.blocks[0][0].linear.weight.dtype)
 
     def logits(self, z: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
         """(K, ..., d) head hiddens -> (K, ..., V) logits. The shared projection is one call of the
@@ -126,43 +173,93 @@ class MedusaHeads(nn.Module):
             out = out + torch.bmm(torch.bmm(flat, self.down), self.up).reshape(out.shape)
         return out
 
-    def logits_over(self, z: torch.Tensor, lm_weight: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
-        """(K, N, d) -> (K, N, C) logits over vocabulary ids `cols` (None: all V). Training uses a
-        restricted vocabulary; inference the full one."""
+    def logits_over(self, z: torch.Tensor, lm_weight: torch.Tensor, cols: torch.Tensor | None = None,
+                    first: int = 0) -> torch.Tensor:
+        """(K', N, d) hiddens of heads first..first+K'-1 -> (K', N, C) logits over vocabulary ids `cols`
+        (None: all V). Training uses a restricted vocabulary; inference the full one."""
+        heads = range(first, first + z.shape[0])
         if self.lm_heads is not None:
-            return torch.stack([z[k] @ (lm.weight if cols is None else lm.weight[cols]).T
-                                for k, lm in enumerate(self.lm_heads)])
+            return torch.stack([z[i] @ (self.lm_heads[k].weight if cols is None else self.lm_heads[k].weight[cols]).T
+                                for i, k in enumerate(heads)])
         out = z @ (lm_weight if cols is None else lm_weight[cols]).T
         if self.up is not None:
-            up = self.up if cols is None else self.up[:, :, cols]
-            out = out + torch.bmm(torch.bmm(z, self.down), up)
+            up = self.up[first : first + z.shape[0]]
+            out = out + torch.bmm(torch.bmm(z, self.down[first : first + z.shape[0]]),
+                                  up if cols is None else up[:, :, cols])
         return out
 
     def forward(self, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
         """(..., d) -> (K, ..., V)."""
         return self.logits(self.hidden(h), lm_head)
 
-    def top_tokens(self, z: torch.Tensor, lm_weight: torch.Tensor, k: int) -> torch.Tensor:
-        """(K, N, d) head hiddens -> (K, N, k) each head's k likeliest token ids in its (draft) vocabulary."""
-        idx = self.logits_over(z, lm_weight, self.draft_ids).topk(k, dim=-1).indices
+    def top_tokens(self, z: torch.Tensor, lm_weight: torch.Tensor, k: int, first: int = 0) -> torch.Tensor:
+        """(K', N, d) hiddens of heads first.. -> (K', N, k) each head's k likeliest token ids in its (draft)
+        vocabulary."""
+        idx = self.logits_over(z, lm_weight, self.draft_ids, first).topk(k, dim=-1).indices
         return idx if self.draft_ids is None else self.draft_ids[idx]
 
-    def propose(self, h: torch.Tensor, lm_head: nn.Module, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decoding: hidden state (d,) -> each head's top-k probabilities and token ids, both (K, k); the
-        probabilities are over the heads' vocabulary (the draft vocabulary if there is one). One-layer
-        heads run their K residual blocks as one (K*d, d) matrix product."""
+    def propose(self, h: torch.Tensor, lm_head: nn.Module, k: int, depth: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoding, heads without token input: hidden state (d,) -> the top-k probabilities and token ids of
+        heads 1..depth (all K if None), both (depth, k); the probabilities are over the heads' vocabulary
+        (the draft vocabulary if there is one). One-layer heads run their residual blocks as one (K*d, d)
+        matrix product."""
+        if self.tokens is not None:
+            raise HeadsError("token-input heads propose per tree node: use propose_tree")
+        n = self.num_heads if depth is None else max(0, min(depth, self.num_heads))
+        if n == 0:
+            return _no_proposals(k, h.device)
         if self.config.num_layers == 1:
             d = self.config.hidden_size
-            z = h + torch.nn.functional.silu(self._stacked_blocks(lm_head)(h)).view(-1, 1, d)  # (K, 1, d)
+            z = h + torch.nn.functional.silu(self._stacked_blocks(lm_head)(h)).view(-1, d)  # (K, d)
         else:
-            z = self.hidden(h[None])  # (K, 1, d)
-        if self.draft_ids is None:
-            logits = self.logits(z, lm_head)
-        elif self.lm_heads is None and self.up is None:
-            logits = self._draft_projection(lm_head)(z)
+            z = self.hidden(h)  # (K, d)
+        probs, ids = self._top_probs(z[:n, None], lm_head, k)  # (n, 1, k) each
+        return probs[:, 0], ids[:, 0]
+
+    def propose_tree(self, h: torch.Tensor, lm_head: nn.Module, tree: TreeBuffers, root: torch.Tensor,
+                     embed: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoding: the proposals a tree reads, as a (rows, top_k) table of probabilities and one of token
+        ids, laid out as `proposal_layout(tree)` says. Heads without token input: one row per head (what
+        `propose` gives; `root` and `embed` unused). Token-input heads: head j runs once for every node of
+        depth j-1 that has children in the tree, reading that node's token (`root`, the base model's next
+        token, for head 1) through the backbone's input `embed`ding, so each node's children are guesses
+        made after that very node."""
+        if self.tokens is None:
+            return self.propose(h, lm_head, tree.top_k, tree.spec.depth)
+        if not tree.expansions:  # a root-only tree reads no head
+            return _no_proposals(tree.top_k, h.device)
+        d = self.config.hidden_size
+        stacked = self._stacked_blocks(lm_head)(h).view(-1, d) if self.config.num_layers == 1 else None  # (K, d)
+        probs, ids, flat = [], [], root.reshape(1)  # flat: [root, rows so far flattened]
+        for j, parents in enumerate(tree.expansions):
+            projection = self._decoding_linear(f"token{j}", [self.tokens[j]], lm_head,
+                                               lambda j=j: (self.tokens[j].weight, None))
+            extra = projection(embed(flat[parents]))  # (E_j, d)
+            if stacked is not None:
+                z = h + torch.nn.functional.silu(stacked[j] + extra)
+            else:
+                z = self.blocks[j][1:](self.blocks[j][0](h.expand_as(extra), extra))
+            p, i = self._top_probs(z[None], lm_head, tree.top_k, first=j)  # (1, E_j, k) each
+            probs.append(p[0])
+            ids.append(i[0])
+            flat = torch.cat([flat, i[0].flatten()])
+        return torch.cat(probs), torch.cat(ids)
+
+    def proposal_layout(self, tree: TreeBuffers) -> tuple[torch.Tensor, torch.Tensor]:
+        """For `propose_tree`'s table: (L,) each node's index in [root, table flattened], and (D,) each
+        head's first row (one row per head to show: after the top-1 chain's node where the tree has it)."""
+        if self.tokens is None:
+            return tree.flat_index, torch.arange(tree.spec.depth, device=tree.flat_index.device)
+        return tree.node_index, tree.first_rows
+
+    def _top_probs(self, z: torch.Tensor, lm_head: nn.Module, k: int, first: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K', N, d) hiddens of heads first.. -> their top-k probabilities and token ids, (K', N, k) each."""
+        if self.lm_heads is None and self.up is None:
+            logits = lm_head(z) if self.draft_ids is None else self._draft_projection(lm_head)(z)
         else:
-            logits = self.logits_over(z, lm_head.weight, self.draft_ids)
-        probs, idx = torch.softmax(logits[:, 0].float(), dim=-1).topk(k)  # (K, k)
+            logits = self.logits_over(z, lm_head.weight, self.draft_ids, first)
+        probs, idx = torch.softmax(logits.float(), dim=-1).topk(k)  # (K', N, k)
         return probs, idx if self.draft_ids is None else self.draft_ids[idx]
 
     def _stacked_blocks(self, lm_head: nn.Module) -> nn.Linear:
@@ -211,6 +308,8 @@ class MedusaHeads(nn.Module):
             if self.up is not None:
                 out[f"{i}.lowrank.down"] = self.down[i]
                 out[f"{i}.lowrank.up"] = self.up[i]
+            if self.tokens is not None:
+                out[f"{i}.token.weight"] = self.tokens[i].weight
         return {k: v.detach().contiguous() for k, v in out.items()}
 
     def load_reference_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
@@ -235,6 +334,23 @@ class MedusaHeads(nn.Module):
                 if self.up is not None:
                     self.down[i].copy_(sd[f"{i}.lowrank.down"])
                     self.up[i].copy_(sd[f"{i}.lowrank.up"])
+                if self.tokens is not None:
+                    self.tokens[i].weight.copy_(sd[f"{i}.token.weight"])
+
+
+def _no_proposals(k: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Empty (0, k) probability and token-id tables: a tree that reads no head."""
+    return torch.empty(0, k, device=device), torch.empty(0, k, dtype=torch.long, device=device)
+
+
+def with_token_input(heads: MedusaHeads) -> MedusaHeads:
+    """A token-input copy of `heads` (same weights, draft vocabulary and config, zero token projections):
+    it proposes exactly what `heads` propose until trained further."""
+    if heads.tokens is not None:
+        return heads
+    out = MedusaHeads(replace(heads.config, token_input=True, draft_vocab=0))
+    out.load_state_dict(heads.state_dict(), strict=False)
+    return out.set_draft_vocab(heads.draft_ids).to(heads.blocks[0][0].linear.weight.device)
 
 
 def untrained_heads(num_heads: int, hidden_size: int, vocab_size: int, base_model: str = "") -> MedusaHeads:
@@ -408,4 +524,5 @@ def _infer_config(sd: dict[str, torch.Tensor], config: dict, directory: Path, ba
         vocab = config.get("vocab_size", backbone_vocab)
         mode, rank = "shared", 0
     return HeadsConfig(num_heads=k, hidden_size=d, vocab_size=vocab, num_layers=layers, lm_head=mode, rank=rank,
+                       token_input="0.token.weight" in sd,
                        base_model=str(config.get("base_model", config.get("base_model_name_or_path", ""))))

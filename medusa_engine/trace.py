@@ -52,9 +52,9 @@ class Step:
     kind: str = "decode"  # "prefill" | "decode"
     # Medusa only ----------------------------------------------------------------------------
     root_token: int | None = None
-    head_topk_tokens: list[list[int]] = field(default_factory=list)  # (heads, top_k)
-    head_topk_texts: list[list[str]] = field(default_factory=list)  # (heads, top_k)
-    head_topk_probs: list[list[float]] = field(default_factory=list)  # (heads, top_k)
+    head_topk_tokens: list[list[int]] = field(default_factory=list)  # (tree depth, top_k): the heads the tree reads
+    head_topk_texts: list[list[str]] = field(default_factory=list)  # (tree depth, top_k)
+    head_topk_probs: list[list[float]] = field(default_factory=list)  # (tree depth, top_k)
     nodes: list[TreeNode] = field(default_factory=list)
     rows: list[list[int]] = field(default_factory=list)  # root-to-leaf node ids, one row per candidate
     accept_lengths: list[int] = field(default_factory=list)  # accepted tokens per row (root excluded)

@@ -87,6 +87,12 @@ class TreeBuffers:
     flat_index: torch.Tensor  # (L,) index of each node's token in [root, head1 top-k, head2 top-k, ...]
     rows: torch.Tensor  # (P, D+1) node ids of each root-to-leaf path, padded with the row's leaf
     row_lengths: torch.Tensor  # (P,) real nodes per row (root included)
+    # Per-parent proposals (token-input heads: head j runs once per node of depth j-1 that has children,
+    # reading that node's token). Their rows, head by head and parent by parent in node order, form an
+    # (R, top_k) table; E_j = how many nodes head j expands.
+    node_index: torch.Tensor  # (L,) index of each node's token in [root, that table flattened]
+    expansions: tuple[torch.Tensor, ...]  # per head j: (E_j,) node_index of the nodes it expands
+    first_rows: torch.Tensor  # (D,) each head's first row in the table (after the top-1 chain's node, if any)
 
     @classmethod
     def build(cls, spec: TreeSpec, top_k: int, device: torch.device) -> "TreeBuffers":
@@ -113,9 +119,18 @@ class TreeBuffers:
             chain.reverse()
             lengths.append(len(chain))
             rows.append(chain + [leaf] * (width - len(chain)))
+        expanded = [sorted({parents[i] for i in range(1, n) if depths[i] == d}) for d in range(1, spec.depth + 1)]
+        offsets = [sum(len(e) for e in expanded[:j]) for j in range(len(expanded))]  # first row of each head
+        node_index = [0] * n
+        for i in range(1, n):  # nodes come in (depth, ranks) order: a parent's index is set before its children's
+            d = len(spec.paths[i - 1])
+            node_index[i] = 1 + (offsets[d - 1] + expanded[d - 1].index(parents[i])) * top_k + spec.paths[i - 1][-1]
         return cls(spec=spec, top_k=top_k, mask=mask.to(device), depths=depths.to(device),
                    flat_index=flat.to(device), rows=torch.tensor(rows, device=device),
-                   row_lengths=torch.tensor(lengths, device=device))
+                   row_lengths=torch.tensor(lengths, device=device),
+                   node_index=torch.tensor(node_index, device=device),
+                   expansions=tuple(torch.tensor([node_index[p] for p in e], device=device) for e in expanded),
+                   first_rows=torch.tensor(offsets, dtype=torch.long, device=device))
 
 
 def chain(depth: int) -> TreeSpec:

@@ -42,11 +42,12 @@ def tiny_backbone(vocab: int = 128, layers: int = 2, seed: int = 0, max_position
 
 
 def random_heads(backbone: Backbone, num_heads: int = 4, lm_head: str = "shared", seed: int = 0,
-                 rank: int = 0) -> MedusaHeads:
+                 rank: int = 0, token_input: bool = False) -> MedusaHeads:
     """Heads with non-zero random weights, so their guesses differ from the base model's."""
     torch.manual_seed(seed)
     heads = MedusaHeads(HeadsConfig(num_heads=num_heads, hidden_size=backbone.hidden_size,
-                                    vocab_size=backbone.vocab_size, lm_head=lm_head, rank=rank))
+                                    vocab_size=backbone.vocab_size, lm_head=lm_head, rank=rank,
+                                    token_input=token_input))
     with torch.no_grad():
         for p in heads.parameters():
             p.normal_(0, 0.3)

@@ -5,7 +5,7 @@ from conftest import random_heads, tiny_backbone
 from medusa_engine.backbone import encode_chat, forward_hidden, new_cache
 from medusa_engine.cache import keep_slots
 from medusa_engine.decode import DecodeConfig, DecodeError, medusa_steps, summarize, vanilla_steps
-from medusa_engine.heads import untrained_heads
+from medusa_engine.heads import untrained_heads, with_token_input
 from medusa_engine.trace import Step
 from medusa_engine.tree import TreeSpec, chain, grow
 
@@ -69,7 +69,8 @@ def test_greedy_medusa_equals_vanilla_tiny(tree, seed):
     vanilla = _ids(vanilla_steps(backbone, prompt, cfg))
     for heads in (random_heads(backbone, seed=seed), untrained_heads(4, 64, 128),
                   random_heads(backbone, lm_head="per_head", seed=seed),
-                  random_heads(backbone, seed=seed).set_draft_vocab(torch.arange(3, 100, 2))):
+                  random_heads(backbone, seed=seed).set_draft_vocab(torch.arange(3, 100, 2)),
+                  random_heads(backbone, seed=seed, token_input=True)):
         medusa = _ids(medusa_steps(backbone, heads, TREES[tree], prompt, cfg))
         assert medusa == vanilla
 
@@ -81,6 +82,24 @@ def test_acceptance_happens_and_compaction_is_exercised():
     steps = list(medusa_steps(backbone, untrained_heads(4, 64, 128), TREES["grown-32"], list(range(3, 13)),
                               DecodeConfig(max_new_tokens=60)))
     assert max(s.accepted for s in steps if s.kind == "decode") >= 1
+
+
+def test_trace_shows_the_head_rows_the_accepted_tokens_came_from():
+    """Token-input heads guess after each node: the trace's row for head d is the one its accepted token
+    came from, also off the top-1 chain (here: after a rank-1 token of head 2)."""
+    backbone = tiny_backbone(seed=0)
+    torch.manual_seed(0)
+    heads = with_token_input(untrained_heads(4, 64, 128))
+    with torch.no_grad():
+        for lin in heads.tokens:
+            lin.weight.normal_(0, 1.0)
+    steps = [s for s in medusa_steps(backbone, heads, TREES["grown-32"], list(range(3, 13)),
+                                     DecodeConfig(max_new_tokens=60)) if s.kind == "decode"]
+    accepted = [(s, s.nodes[i]) for s in steps for i in s.chosen_nodes[1:]]
+    assert any(n.depth == 3 and s.nodes[n.parent].rank > 0 for s, n in accepted)  # a row off the chain
+    for s, n in accepted:
+        assert s.head_topk_tokens[n.depth - 1][n.rank] == n.token
+        assert s.head_topk_probs[n.depth - 1][n.rank] == pytest.approx(n.head_prob)
 
 
 def test_max_new_tokens_is_exact_and_eos_ends_output(tiny):
@@ -100,16 +119,17 @@ def test_max_new_tokens_is_exact_and_eos_ends_output(tiny):
     assert _ids(medusa_all) == vanilla and medusa_all[-1].stop_reason == "eos"
 
 
-def test_step_records_are_complete_and_serialisable(tiny):
+@pytest.mark.parametrize("token_input", [False, True])
+def test_step_records_are_complete_and_serialisable(tiny, token_input):
     import json
 
-    heads = random_heads(tiny)
+    heads = random_heads(tiny, token_input=token_input)
     spec = TREES["grown-8"]
     steps = list(medusa_steps(tiny, heads, spec, list(range(3, 13)), DecodeConfig(max_new_tokens=12)))
     assert steps[0].kind == "prefill" and steps[0].tokens == []
     for s in steps[1:]:
         assert len(s.nodes) == spec.size and len(s.mask) == spec.size
-        assert len(s.head_topk_tokens) == 4 and len(s.head_topk_tokens[0]) == 10
+        assert len(s.head_topk_tokens) == spec.depth and len(s.head_topk_tokens[0]) == 10  # the heads it reads
         assert s.nodes[0].token == s.root_token == s.tokens[0]
         assert [s.nodes[i].token for i in s.chosen_nodes][: len(s.tokens)] == s.tokens
         assert s.accept_lengths[s.chosen_row] == s.accepted

@@ -7,6 +7,7 @@ from safetensors.torch import save_file
 
 from medusa_engine.heads import (DRAFT_FILE, HeadsConfig, HeadsError, MedusaHeads, load_heads, save_heads,
                                  untrained_heads)
+from medusa_engine.tree import TreeSpec
 
 D, V = 16, 50
 
@@ -180,9 +181,19 @@ def test_draft_projection_follows_weight_changes_and_packing():
             assert torch.equal(heads.propose(h, lm, 3)[1], after) and is_packed(heads._decoding_linears["draft"][1])
 
 
+def _unpacked_then_packed(lm):
+    """Yields False, then packs `lm` for the row kernel and yields True (where this machine can pack)."""
+    from medusa_engine.cpu_linear import can_pack, pack_linears
+
+    yield False
+    if can_pack(lm):
+        pack_linears(lm)
+        yield True
+
+
 @pytest.mark.parametrize("layers", [1, 2])
 def test_propose_runs_the_blocks_as_one_product_and_follows_weight_changes(layers):
-    from medusa_engine.cpu_linear import can_pack, is_packed, pack_linears
+    from medusa_engine.cpu_linear import is_packed
 
     torch.manual_seed(2)
     heads = MedusaHeads(HeadsConfig(num_heads=3, hidden_size=D, vocab_size=V, num_layers=layers))
@@ -194,11 +205,7 @@ def test_propose_runs_the_blocks_as_one_product_and_follows_weight_changes(layer
     def expected():  # block by block, as training runs them
         return torch.softmax(heads(h[None], lm)[:, 0], dim=-1).topk(4)
 
-    for packed in (False, True):
-        if packed:
-            if not can_pack(lm):
-                continue
-            pack_linears(lm)
+    for packed in _unpacked_then_packed(lm):
         with torch.inference_mode():  # as decoding calls it
             probs, tokens = heads.propose(h, lm, 4)
             want = expected()
@@ -245,3 +252,98 @@ def test_bad_draft_vocabularies(tmp_path):
         HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, draft_vocab=V + 1)
     with pytest.raises(HeadsError, match="give its ids to set_draft_vocab"):
         MedusaHeads(HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, draft_vocab=3))
+
+
+def _token_heads(layers=1, draft=None):
+    torch.manual_seed(3)
+    heads = MedusaHeads(HeadsConfig(num_heads=3, hidden_size=D, vocab_size=V, num_layers=layers, token_input=True))
+    with torch.no_grad():
+        for p in heads.parameters():
+            p.normal_(0, 0.3)
+    return heads.eval().set_draft_vocab(draft)
+
+
+TREE = TreeSpec.from_paths([[0], [1], [0, 0], [0, 1], [1, 0], [0, 0, 0]]).buffers(top_k=4)
+
+
+@torch.no_grad()
+def _nodes_by_hand(heads, h, root, lm, embed):
+    """Each node's token and head probability, head by head through `hidden` (the training path): head j
+    reads the token of the node it expands (the root for head 1)."""
+    tokens, probs = [int(root)], [0.0]
+    for path, parent in zip(TREE.spec.paths, TREE.spec.parents[1:]):
+        j = len(path) - 1
+        prev = torch.full((1, heads.num_heads), tokens[parent])  # only head j's column is read
+        z = heads.hidden(h[None], heads.previous_embeddings(prev, embed.weight))[j : j + 1]  # (1, 1, d)
+        p, i = torch.softmax(heads.logits_over(z, lm.weight, heads.draft_ids, first=j)[0, 0], -1).topk(4)
+        i = i if heads.draft_ids is None else heads.draft_ids[i]
+        tokens.append(int(i[path[-1]]))
+        probs.append(float(p[path[-1]]))
+    return tokens, probs
+
+
+def _nodes_proposed(heads, h, root, lm, embed):
+    with torch.inference_mode():  # as decoding calls it
+        probs, ids = heads.propose_tree(h, lm, TREE, root, embed)
+    index, _ = heads.proposal_layout(TREE)
+    return (torch.cat([root[None], ids.flatten()])[index].tolist(),
+            torch.cat([probs.new_zeros(1), probs.flatten()])[index].tolist())
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("draft", [None, torch.arange(1, V, 2)])
+def test_token_input_heads_guess_each_nodes_children_after_that_node(layers, draft):
+    heads, lm, embed = _token_heads(layers, draft), torch.nn.Linear(D, V, bias=False), torch.nn.Embedding(V, D)
+    h, root = torch.randn(D), torch.tensor(7)
+    for _ in _unpacked_then_packed(lm):
+        tokens, probs = _nodes_proposed(heads, h, root, lm, embed)
+        want_tokens, want_probs = _nodes_by_hand(heads, h, root, lm, embed)
+        assert tokens == want_tokens
+        assert probs == pytest.approx(want_probs, abs=1e-5)
+        with torch.no_grad():  # an optimiser step on a token projection: the decoding copy must follow
+            heads.tokens[1].weight.mul_(-2)
+        assert _nodes_proposed(heads, h, root, lm, embed)[0] == _nodes_by_hand(heads, h, root, lm, embed)[0]
+    trees = [_nodes_proposed(heads, h, torch.tensor(r), lm, embed)[0] for r in range(V)]
+    assert len({tuple(t[1:3]) for t in trees}) > 1  # head 1 reads the root: another root, other guesses
+    assert any(t[3] != t[5] for t in trees)  # nodes [0, 0] and [1, 0]: head 2's first guess after other tokens
+    _, rows = heads.proposal_layout(TREE)
+    assert rows.tolist() == [0, 1, 3]  # the rows a trace shows: each head after the top-1 chain's node
+    with pytest.raises(HeadsError, match="propose_tree"):
+        heads.propose(h, lm, 4)
+    with pytest.raises(HeadsError, match="previous tokens' embeddings"):
+        heads.hidden(h[None])
+
+
+def test_heads_without_token_input_propose_one_row_per_head_the_tree_reads():
+    heads, lm, h = _shared_heads(), torch.nn.Linear(D, V, bias=False), torch.randn(D)
+    probs, ids = heads.propose_tree(h, lm, TREE, torch.tensor(7), None)
+    assert torch.equal(ids, heads.propose(h, lm, 4)[1][:3]) and probs.shape == (3, 4)  # tree depth 3 of 3 heads
+    index, rows = heads.proposal_layout(TREE)
+    assert torch.equal(index, TREE.flat_index) and rows.tolist() == [0, 1, 2]
+    for depth in (0, 1, 2):
+        assert torch.equal(heads.propose(h, lm, 4, depth)[1], heads.propose(h, lm, 4)[1][:depth])
+
+
+def test_token_inputs_added_to_trained_heads_change_nothing_until_trained():
+    from medusa_engine.heads import with_token_input
+
+    plain = _shared_heads(torch.arange(0, V, 2))
+    heads, lm, embed, h = with_token_input(plain), torch.nn.Linear(D, V, bias=False), torch.nn.Embedding(V, D), torch.randn(D)
+    assert heads.config.token_input and heads.config.draft_vocab == plain.config.draft_vocab
+    for root in (0, 9, 31):
+        got, want = _nodes_proposed(heads, h, torch.tensor(root), lm, embed), _nodes_proposed(plain, h, torch.tensor(root), lm, embed)
+        assert got[0] == want[0] and got[1] == pytest.approx(want[1])
+    assert with_token_input(heads) is heads
+
+
+def test_token_input_heads_save_and_load(tmp_path):
+    heads = _token_heads(draft=torch.arange(0, V, 3))
+    loaded = load_heads(save_heads(heads, tmp_path / "t"), D, V)
+    assert loaded.config == heads.config and loaded.config.token_input
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["token_input"] is True
+    lm, embed, h = torch.nn.Linear(D, V, bias=False), torch.nn.Embedding(V, D), torch.randn(D)
+    assert _nodes_proposed(loaded, h, torch.tensor(5), lm, embed) == _nodes_proposed(heads, h, torch.tensor(5), lm, embed)
+    plain = load_heads(save_heads(_shared_heads(), tmp_path / "p"), D, V)
+    assert not plain.config.token_input and plain.tokens is None
+    with pytest.raises(HeadsError, match="token_input"):
+        HeadsConfig(num_heads=1, hidden_size=D, vocab_size=V, token_input="yes")

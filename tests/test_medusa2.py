@@ -8,7 +8,7 @@ from conftest import tiny_backbone
 from medusa_engine.backbone import BackboneError, load_backbone
 from medusa_engine.bundle import delta_for, load_head_set
 from medusa_engine.decode import DecodeConfig, medusa_steps, vanilla_steps
-from medusa_engine.heads import HeadsError, untrained_heads, save_heads
+from medusa_engine.heads import HeadsError, save_heads, untrained_heads, with_token_input
 from medusa_engine.lora import DELTA_FILE, add_lora, load_lora, lora_enabled, merge_delta
 from medusa_engine.train.features import FeatureStore, compute_missing
 from medusa_engine.train.medusa2 import Medusa2Config, quality, schedule_progress, train
@@ -43,13 +43,16 @@ def test_lora_starts_as_base_and_teacher_is_adapters_off():
         torch.testing.assert_close(bb.model(ids).logits, ref)
 
 
-def test_medusa2_trains_merges_and_stays_lossless(tmp_path):
+@pytest.mark.parametrize("token_input", [False, True])
+def test_medusa2_trains_merges_and_stays_lossless(tmp_path, token_input):
     bb = tiny_backbone()
     original = copy.deepcopy(bb.model)
-    heads = untrained_heads(3, 64, 128)
+    heads = with_token_input(untrained_heads(3, 64, 128)) if token_input else untrained_heads(3, 64, 128)
     heads, delta, history = train(bb, heads, _examples(8), Medusa2Config(lora_rank=4, lora_alpha=8, accumulate=2,
                                                                           lr=1e-2), log=lambda e: None)
     assert len(history) == 4 and any(v.abs().sum() > 0 for k, v in delta.items() if k.endswith("lora_B"))
+    if token_input:  # the token projections train too
+        assert all(lin.weight.abs().sum() > 0 for lin in heads.tokens)
     q = quality(bb.model, bb.model, _examples(3))  # one LoRA model, adapters switched
     assert 0 <= q["greedy_agreement"] <= 1 and q["perplexity_tuned"] > 0
     # merging the delta into a plain copy gives the wrapped model's outputs

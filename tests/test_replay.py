@@ -16,10 +16,12 @@ PROMPTS = [{"question_id": i, "category": c, "prompt": p} for i, (c, p) in
            enumerate([("writing", "abcabc"), ("math", "1+1=2, 2+2="), ("writing", "hello hello hello")])]
 
 
-@pytest.mark.parametrize("kind", ["untrained", "random"])
+@pytest.mark.parametrize("kind", ["untrained", "random", "token_input"])
 def test_replay_equals_the_engine(tmp_path, kind):
+    """Also for token-input heads, whose proposals depend on the root and on each other's top-1 guesses."""
     backbone = tiny_backbone(seed=5)
-    heads = untrained_heads(4, 64, 128) if kind == "untrained" else random_heads(backbone, seed=5)
+    heads = (untrained_heads(4, 64, 128) if kind == "untrained"
+             else random_heads(backbone, seed=5, token_input=kind == "token_input"))
     head_set = HeadSet(heads, kind, UNCALIBRATED_HIT_RATES, False)
     answers, store = greedy_answers(backbone, PROMPTS, 40, tmp_path, batch_size=1)  # no padding: exact
     result = replay_tokens_per_step(backbone, head_set, answers, store, sizes=(8, 32))

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
 from medusa_engine.train.calibrate import simulate_tokens_per_step
 from medusa_engine.train.features import FeatureStore, capture_last_hidden, compute_missing
-from medusa_engine.train.medusa1 import TrainConfig, build_rows, evaluate, frequent_tokens, restricted_vocab, train
+from medusa_engine.train.medusa1 import (TrainConfig, build_rows, evaluate, frequent_tokens, previous_tokens,
+                                         restricted_vocab, train)
 from medusa_engine.tree import chain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,14 +53,49 @@ def test_features_match_the_forward_pass(tmp_path, tiny):
     np.testing.assert_allclose(row, captured[0][0].numpy(), atol=2e-3, rtol=2e-3)
 
 
-def test_rows_targets_shift_by_head(tmp_path, tiny):
+def test_rows_targets_and_previous_tokens_shift_by_head(tmp_path, tiny):
     examples = _examples(1, length=6)
     store = FeatureStore(tmp_path, tiny.hidden_size)
     compute_missing(tiny, examples, store, progress=False)
-    rows = build_rows(examples, store, num_heads=2)
+    rows = build_rows(examples, store, num_heads=3)
     r = examples[0]["response_ids"]
     assert rows.targets[:, 0].tolist() == r[1:] + [-100]
     assert rows.targets[:, 1].tolist() == r[2:] + [-100, -100]
+    # the token before each head's target, what token-input heads read: head 1 reads the root
+    assert rows.prev.tolist() == previous_tokens(torch.tensor(r), 3).tolist()
+    assert rows.prev[:, 0].tolist() == r
+    assert rows.prev[:, 1].tolist() == r[1:] + [0] and rows.prev[:, 2].tolist() == r[2:] + [0, 0]
+
+
+def test_token_input_heads_learn_what_the_hidden_state_cannot_know(tmp_path, tiny):
+    """Answers made of pairs (a, f(a)) with a random: at a row whose root is a, head 1's target f(a) is
+    unknowable from the hidden state (which has not read a) but follows from the root. Token-input heads
+    learn f and get it right on new answers; plain heads can only memorise."""
+    with torch.no_grad():  # embeddings on the hidden states' scale, as in a trained model (random init: 1/50)
+        tiny.model.get_input_embeddings().weight.mul_(50)
+    rng = np.random.default_rng(0)
+    alphabet = np.arange(10, 42)
+    f = dict(zip(alphabet.tolist(), rng.permutation(alphabet).tolist()))
+    examples = []
+    for i in range(24):
+        a = rng.choice(alphabet, 20).tolist()
+        examples.append({"id": f"p{i}", "split": "train", "sampled": False, "prompt_ids": [3, 4, 5],
+                         "response_ids": [t for x in a for t in (x, f[x])]})
+    store = FeatureStore(tmp_path, tiny.hidden_size)
+    compute_missing(tiny, examples, store, progress=False)
+    rows, new = build_rows(examples[:16], store, 2), build_rows(examples[16:], store, 2)
+    lm, embed = tiny.model.get_output_embeddings().weight, tiny.model.get_input_embeddings().weight
+    config = TrainConfig(num_heads=2, epochs=40, batch_rows=128, lr=3e-2, vocab_subset=0, warmup_steps=5)
+    results = {}
+    for token_input in (False, True):
+        heads, _ = train(rows, lm, replace(config, token_input=token_input), log=lambda e: None, embed_weight=embed)
+        top1 = evaluate(heads, new, lm, embed_weight=embed)["top1"][0]
+        tau = simulate_tokens_per_step(heads, lm, examples[16:], store, {"chain": chain(1)}, embed_weight=embed)
+        results[token_input] = top1, tau["chain"]
+    assert results[True][0] > 0.4 and results[False][0] < 0.15  # half the rows follow from their root
+    assert results[True][1] > results[False][1] + 0.2
+    with pytest.raises(ValueError, match="input embeddings"):
+        train(rows, lm, replace(config, token_input=True), log=lambda e: None)
 
 
 def test_teacher_rows_hold_the_backbones_distribution_over_each_target(tmp_path, tiny):
@@ -141,6 +177,8 @@ def test_training_further_continues_from_given_heads(tmp_path, tiny):
     assert again_log[0]["loss"] < first_log[0]["loss"]  # it starts where the first sitting ended
     with pytest.raises(ValueError, match="the config asks for 3 x shared"):
         train(rows, lm, replace(config, num_heads=3), heads=first, log=lambda e: None)
+    with pytest.raises(ValueError, match="token input"):
+        train(rows, lm, replace(config, token_input=True), heads=first, log=lambda e: None, embed_weight=lm)
 
 
 def test_frequent_tokens_most_frequent_first_ignoring_padding():
@@ -178,16 +216,17 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
 
     further = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa1", "--tiny", "--data",
                               str(tmp_path / "data"), "--init", str(tmp_path / "heads"), "--design", "lowrank",
-                              "--out", str(tmp_path / "further")], capture_output=True, text=True, env=env,
-                             cwd=ROOT, timeout=600)
+                              "--token-input", "--out", str(tmp_path / "further")], capture_output=True, text=True,
+                             env=env, cwd=ROOT, timeout=600)
     assert further.returncode == 0, further.stderr[-2000:]
     again = json.loads((tmp_path / "further" / "report.json").read_text())
     assert again["train_config"]["lm_head"] == "shared"  # the design of the heads it continues
+    assert again["train_config"]["token_input"] and load_heads(tmp_path / "further", 576, 49152).config.token_input
     sitting_keys = ("train_examples", "prompt_sets", "train_tokens", "train_minutes")
     assert again["init"]["sittings"] == [{**{k: report[k] for k in sitting_keys}, "stage": "MEDUSA-1"}]
     assert report["prompt_sets"] == {"templates": report["train_examples"]}
     card = (tmp_path / "further" / "README.md").read_text()
-    assert "continuing" in card and f"MEDUSA-1: {report['train_examples']} examples ({report['train_examples']} templates)" in card
+    assert "with token input" in card and "continuing" in card and f"MEDUSA-1: {report['train_examples']} examples ({report['train_examples']} templates)" in card
 
     # MEDUSA-2 from these heads, then a second sitting from that set: it loads the set's adapters and
     # trains on answers the first sitting did not see
@@ -200,6 +239,17 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
         return json.loads((out / "report.json").read_text()), (out / "trained_ids.txt").read_text().split()
 
     first, first_ids = medusa2(tmp_path / "heads", tmp_path / "m2a")
+    # a heads-only sitting on that MEDUSA-2 set's tuned backbone: its delta and answer list carried over as is
+    heads_only = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa1", "--tiny", "--data",
+                                 str(tmp_path / "data"), "--init", str(tmp_path / "m2a"), "--token-input", "--out",
+                                 str(tmp_path / "m2h")], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert heads_only.returncode == 0, heads_only.stderr[-2000:]
+    for name in ("backbone_delta.safetensors", "trained_ids.txt"):
+        assert (tmp_path / "m2h" / name).read_bytes() == (tmp_path / "m2a" / name).read_bytes()
+    on_tuned = json.loads((tmp_path / "m2h" / "report.json").read_text())
+    assert on_tuned["method"].startswith("MEDUSA-1 on a MEDUSA-2 backbone") and on_tuned["quality"] == first["quality"]
+    assert json.loads((tmp_path / "m2h" / "config.json").read_text())["delta"]["type"] == "lora"
+    assert any((tmp_path / "data" / "medusa2_features").iterdir())  # trained on the tuned backbone's features
     second, second_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b")
     assert len(first_ids) == 2 and len(second_ids) == 4 and set(first_ids) < set(second_ids)
     assert first["history"][0]["kl"] == 0.0 < second["history"][0]["kl"]  # the second starts tuned

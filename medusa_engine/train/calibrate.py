@@ -9,17 +9,20 @@ import torch
 from ..heads import MedusaHeads
 from ..tree import TreeSpec, chain, growth_order
 from .features import FeatureStore
-from .medusa1 import build_rows, evaluate
+from .medusa1 import build_rows, evaluate, previous_tokens
 
 TREE_SIZES = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
 @torch.no_grad()
 def simulate_tokens_per_step(heads: MedusaHeads, lm_weight: torch.Tensor, examples: list[dict],
-                             store: FeatureStore, trees: dict[str, TreeSpec], top_k: int = 10) -> dict[str, float]:
+                             store: FeatureStore, trees: dict[str, TreeSpec], top_k: int = 10,
+                             embed_weight: torch.Tensor | None = None) -> dict[str, float]:
     """Greedy Medusa replayed on recorded greedy responses: at each step the root is right by
     construction, and a tree path is accepted if head d's rank-r token equals the response d tokens
-    later. Returns tokens/step per tree name."""
+    later. Token-input heads read the response's own previous token: a node is only accepted after its
+    parent was, and its parent's token is then the response's (heads.py), so this is exact for them too.
+    Returns tokens/step per tree name."""
     matrix = store.matrix()
     steps = {name: 0 for name in trees}
     tokens = {name: 0 for name in trees}
@@ -28,8 +31,9 @@ def simulate_tokens_per_step(heads: MedusaHeads, lm_weight: torch.Tensor, exampl
             continue
         offset, n = store.index[ex["id"]]
         h = torch.from_numpy(np.array(matrix[offset : offset + n], dtype=np.float32))
-        top = heads.top_tokens(heads.hidden(h), lm_weight.float(), top_k)  # (K, n, k)
         resp = torch.tensor(ex["response_ids"])
+        prev = heads.previous_embeddings(previous_tokens(resp[:n], heads.num_heads), embed_weight)  # (K, n, d) or None
+        top = heads.top_tokens(heads.hidden(h, prev), lm_weight.float(), top_k)  # (K, n, k)
         match = torch.zeros(n, heads.num_heads, top_k, dtype=torch.bool)  # match[i, d, r]: head d+1 rank r right at i
         for d in range(heads.num_heads):
             if n > d + 1:
@@ -50,14 +54,16 @@ def simulate_tokens_per_step(heads: MedusaHeads, lm_weight: torch.Tensor, exampl
 
 
 def calibrate(heads: MedusaHeads, lm_weight: torch.Tensor, heldout: list[dict], store: FeatureStore,
-              top_k: int = 10, sizes: tuple[int, ...] = TREE_SIZES) -> dict:
-    """Hit rates, accuracies, growth order (63 paths) and simulated tokens/step per tree size."""
+              top_k: int = 10, sizes: tuple[int, ...] = TREE_SIZES, embed_weight: torch.Tensor | None = None) -> dict:
+    """Hit rates, accuracies, growth order (63 paths) and simulated tokens/step per tree size
+    (`embed_weight`: the backbone's input embeddings, for token-input heads)."""
     greedy = [ex for ex in heldout if not ex.get("sampled")]
-    metrics = evaluate(heads, build_rows(greedy, store, heads.num_heads), lm_weight, ranks=top_k)
+    metrics = evaluate(heads, build_rows(greedy, store, heads.num_heads), lm_weight, ranks=top_k,
+                       embed_weight=embed_weight)
     order = growth_order(metrics["hit_rates"], 63)
     trees = {str(s): TreeSpec.from_paths(order[: s - 1]) for s in sizes}
     trees["chain"] = chain(heads.num_heads)
-    tau = simulate_tokens_per_step(heads, lm_weight, greedy, store, trees, top_k)
+    tau = simulate_tokens_per_step(heads, lm_weight, greedy, store, trees, top_k, embed_weight)
     return {"hit_rates": metrics["hit_rates"], "top1": metrics["top1"], "top5": metrics["top5"],
             "heldout_rows": metrics["rows"], "heldout_examples": len(greedy), "draft_vocab": heads.config.draft_vocab,
             "growth_order": [list(p) for p in order], "simulated_tokens_per_step": tau}

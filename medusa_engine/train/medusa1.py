@@ -39,11 +39,14 @@ class TrainConfig:
     draft_vocab: int = 4096  # the heads propose from this many most frequent response tokens (0: all)
     random_negatives: int = 2048  # extra uniformly drawn vocabulary ids per batch: keep unseen tokens down
     soft_weight: float = 0.0  # share of the loss on the backbone's distribution (0: hard labels only)
+    token_input: bool = False  # heads also read the embedding of the token before their target (heads.py)
+    token_lr_multiplier: float = 3.0  # the token projections' learning rate over `lr`
     max_minutes: float | None = None  # time box: stop early (the schedule still follows `epochs`)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_heads < 1 or self.batch_rows < 1 or self.epochs <= 0 or self.lr <= 0:
+        if (self.num_heads < 1 or self.batch_rows < 1 or self.epochs <= 0 or self.lr <= 0
+                or self.token_lr_multiplier <= 0):
             raise ValueError(f"invalid training config: {self}")
         if self.draft_vocab < 0 or self.vocab_subset < 0:
             raise ValueError(f"draft_vocab and vocab_subset must be >= 0: {self}")
@@ -53,20 +56,32 @@ class TrainConfig:
 
 @dataclass
 class Rows:
-    """Training rows: hidden states (N, d) float16, targets (N, K) with -100 where the response ends, and
-    teacher (N, K): the row whose lm_head output is the backbone's distribution over that target (-1: none)."""
+    """Training rows: hidden states (N, d) float16, targets (N, K) with -100 where the response ends,
+    teacher (N, K): the row whose lm_head output is the backbone's distribution over that target (-1: none),
+    and prev (N, K): the token before each target (what token-input heads read; 0 where there is none)."""
 
     hidden: torch.Tensor
     targets: torch.Tensor
     teacher: torch.Tensor
+    prev: torch.Tensor
 
     def __len__(self) -> int:
         return self.hidden.shape[0]
 
 
+def previous_tokens(response: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(n,) response ids -> (n, K): at row i (the row that predicts response[i]) the token before head k's
+    target response[i + k], i.e. response[i + k - 1]; 0 past the end."""
+    n = len(response)
+    prev = torch.zeros(n, num_heads, dtype=torch.long)
+    for k in range(1, num_heads + 1):
+        prev[: max(n - k + 1, 0), k - 1] = response[k - 1 :]
+    return prev
+
+
 def build_rows(examples: list[dict], store: FeatureStore, num_heads: int) -> Rows:
     matrix = store.matrix()
-    idx, tgt, teach, start = [], [], [], 0
+    idx, tgt, teach, prev, start = [], [], [], [], 0
     for ex in examples:
         if ex["id"] not in store.index:
             continue
@@ -81,12 +96,17 @@ def build_rows(examples: list[dict], store: FeatureStore, num_heads: int) -> Row
         idx.append(np.arange(offset, offset + n))
         tgt.append(t)
         teach.append(teacher)
+        prev.append(previous_tokens(torch.from_numpy(resp), num_heads))
         start += n
     if not idx:
         raise ValueError("no examples with cached features")
     rows = np.concatenate(idx)
     return Rows(hidden=torch.from_numpy(np.asarray(matrix[rows])), targets=torch.from_numpy(np.concatenate(tgt)),
-                teacher=torch.from_numpy(np.concatenate(teach)))
+                teacher=torch.from_numpy(np.concatenate(teach)), prev=torch.cat(prev))
+
+
+def design_text(num_heads: int, lm_head: str, rank: int, token_input: bool) -> str:
+    return f"{num_heads} x {lm_head} (rank {rank}{', token input' if token_input else ''})"
 
 
 def frequent_tokens(tokens: torch.Tensor, count: int) -> torch.Tensor:
@@ -108,19 +128,21 @@ def restricted_vocab(freq: torch.Tensor, targets: torch.Tensor, vocab: int, nega
 
 
 def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: MedusaHeads | None = None,
-          log=print) -> tuple[MedusaHeads, list[dict]]:
+          log=print, embed_weight: torch.Tensor | None = None) -> tuple[MedusaHeads, list[dict]]:
     """Train heads on `rows` against the frozen shared lm_head weight (V, d): new ones, or `heads` further
-    (e.g. heads of an earlier sitting on new data; their design must match `config`). Returns heads and a log."""
-    if heads is not None and (heads.num_heads, heads.config.lm_head, heads.config.rank) != (
-            config.num_heads, config.lm_head, config.rank):
-        raise ValueError(f"heads to train further are {heads.num_heads} x {heads.config.lm_head} (rank "
-                         f"{heads.config.rank}), the config asks for {config.num_heads} x {config.lm_head} (rank "
-                         f"{config.rank})")
+    (e.g. heads of an earlier sitting on new data; their design must match `config`). Token-input heads
+    need the backbone's input `embed_weight` (V, d). Returns heads and a log."""
+    asked = (config.num_heads, config.lm_head, config.rank, config.token_input)
+    if heads is not None and heads.design != asked:
+        raise ValueError(f"heads to train further are {design_text(*heads.design)}, the config asks for "
+                         f"{design_text(*asked)}")
+    if config.token_input and embed_weight is None:
+        raise ValueError("token-input heads train with the backbone's input embeddings (embed_weight)")
     torch.manual_seed(config.seed)
     vocab, d = lm_weight.shape
     if heads is None:
         heads = MedusaHeads(HeadsConfig(num_heads=config.num_heads, hidden_size=d, vocab_size=vocab,
-                                        lm_head=config.lm_head, rank=config.rank))
+                                        lm_head=config.lm_head, rank=config.rank, token_input=config.token_input))
         if heads.lm_heads is not None:
             with torch.no_grad():
                 for lm in heads.lm_heads:
@@ -129,7 +151,7 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
     lm_weight = lm_weight.detach().float()
     freq = frequent_tokens(rows.targets[:, 0], config.vocab_subset) if config.vocab_subset else None
     total = max(1, int(config.epochs * len(rows) / config.batch_rows))
-    opt = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(heads.optimizer_groups(config.lr, config.token_lr_multiplier), weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / config.warmup_steps) *
                                               0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     weights = torch.tensor([config.decay ** (k + 1) for k in range(config.num_heads)])
@@ -140,7 +162,7 @@ def train(rows: Rows, lm_weight: torch.Tensor, config: TrainConfig, heads: Medus
         for batch in torch.randperm(len(rows), generator=gen).split(config.batch_rows):
             h = rows.hidden[batch].float()  # (B, d)
             tgt = rows.targets[batch]  # (B, K)
-            z = heads.hidden(h)  # (K, B, d)
+            z = heads.hidden(h, heads.previous_embeddings(rows.prev[batch], embed_weight))  # (K, B, d)
             cols = None
             if freq is not None:
                 cols, tgt = restricted_vocab(freq, tgt, vocab, config.random_negatives, gen)  # (C,), (B, K)
@@ -187,14 +209,15 @@ def soft_target_loss(logits: torch.Tensor, rows: Rows, batch: torch.Tensor, lm_w
 
 @torch.no_grad()
 def evaluate(heads: MedusaHeads, rows: Rows, lm_weight: torch.Tensor, ranks: int = 10,
-             max_rows: int = 8000) -> dict:
+             max_rows: int = 8000, embed_weight: torch.Tensor | None = None) -> dict:
     """Top-1 / top-5 accuracy per head and rank-specific hit rates [K][ranks], over the heads' vocabulary
-    (the draft vocabulary if they have one, else all of it)."""
+    (the draft vocabulary if they have one, else all of it). Token-input heads read the true previous
+    tokens (teacher forcing: the context every node that can be accepted is proposed in)."""
     n = min(len(rows), max_rows)
     hits = torch.zeros(heads.num_heads, ranks)
     counts = torch.zeros(heads.num_heads)
     for batch in torch.arange(n).split(1024):
-        z = heads.hidden(rows.hidden[batch].float())
+        z = heads.hidden(rows.hidden[batch].float(), heads.previous_embeddings(rows.prev[batch], embed_weight))
         top = heads.top_tokens(z, lm_weight.float(), ranks)  # (K, B, ranks)
         tgt = rows.targets[batch].T  # (K, B)
         valid = tgt >= 0

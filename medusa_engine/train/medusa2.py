@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..backbone import Backbone
 from ..heads import MedusaHeads
 from ..lora import add_lora, load_lora, lora_enabled, lora_state
-from .medusa1 import frequent_tokens, restricted_vocab
+from .medusa1 import frequent_tokens, previous_tokens, restricted_vocab
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Medusa2Config:
     lora_alpha: float = 16.0
     lr: float = 2e-4  # backbone (LoRA)
     heads_lr_multiplier: float = 4.0
+    token_lr_multiplier: float = 3.0  # token-input heads' token projections, over the heads' rate
     lambda_heads: float = 0.2
     decay: float = 0.8
     max_len: int = 320
@@ -43,7 +44,7 @@ class Medusa2Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if (self.lora_rank < 1 or self.lr <= 0 or self.accumulate < 1 or self.max_len < 8 or self.vocab_subset < 0
+        if (self.lora_rank < 1 or self.lr <= 0 or self.token_lr_multiplier <= 0 or self.accumulate < 1 or self.max_len < 8 or self.vocab_subset < 0
                 or self.random_negatives < 0 or (self.max_minutes is not None and self.max_minutes <= 0)):
             raise ValueError(f"invalid MEDUSA-2 config: {self}")
 
@@ -78,11 +79,12 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
     add_lora(model, config.lora_rank, config.lora_alpha)
     if init_delta is not None:
         load_lora(model, init_delta)
-    lm_head = model.get_output_embeddings()
+    lm_head, embed_weight = model.get_output_embeddings(), model.get_input_embeddings().weight
     lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
     heads.train()
     opt = torch.optim.AdamW([{"params": lora_params, "lr": config.lr},
-                             {"params": heads.parameters(), "lr": config.lr * config.heads_lr_multiplier}],
+                             *heads.optimizer_groups(config.lr * config.heads_lr_multiplier,
+                                                     config.token_lr_multiplier)],
                             weight_decay=0.0)
     total = max(1, len(examples) // config.accumulate)
     start = time.time()
@@ -108,7 +110,8 @@ def train(backbone: Backbone, heads: MedusaHeads, examples: list[dict], config: 
         resp = ids[0, p:]  # (n,)
         cols, target = restricted_vocab(freq, resp, vocab, config.random_negatives, gen) if freq is not None \
             else (None, resp)
-        z = heads.hidden(h[p - 1 : -1])  # (K, n, d); row j predicts resp[j]; head k predicts resp[j + k]
+        prev = heads.previous_embeddings(previous_tokens(resp, heads.num_heads), embed_weight)  # (K, n, d) or None
+        z = heads.hidden(h[p - 1 : -1], prev)  # (K, n, d); row j predicts resp[j]; head k predicts resp[j + k]
         head_losses = []
         for k in range(1, heads.num_heads + 1):
             if len(resp) > k:

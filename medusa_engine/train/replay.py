@@ -65,14 +65,17 @@ def replay_tokens_per_step(backbone: Backbone, head_set: HeadSet, answers: list[
     answers (over its draft vocabulary, every position), overall and per category."""
     heads = copy.deepcopy(head_set.heads).float()
     lm_weight = backbone.model.get_output_embeddings().weight.float()
+    embed_weight = backbone.model.get_input_embeddings().weight.float()
     trees = {str(s): head_set.tree(s) for s in sizes} | {"chain": chain(heads.num_heads)}
     groups = {"overall": answers}
     for row in answers:
         groups.setdefault(row["category"], []).append(row)
     results = {}
     for name, rows in groups.items():
-        accuracy = evaluate(heads, build_rows(rows, store, heads.num_heads), lm_weight, max_rows=store.rows)
+        accuracy = evaluate(heads, build_rows(rows, store, heads.num_heads), lm_weight, max_rows=store.rows,
+                            embed_weight=embed_weight)
         results[name] = {"prompts": len(rows), "tokens": sum(len(r["response_ids"]) for r in rows),
-                         "tokens_per_step": simulate_tokens_per_step(heads, lm_weight, rows, store, trees),
+                         "tokens_per_step": simulate_tokens_per_step(heads, lm_weight, rows, store, trees,
+                                                                     embed_weight=embed_weight),
                          "top1": accuracy["top1"], "top5": accuracy["top5"]}
     return results
