@@ -194,6 +194,7 @@ def _medusa(backbone: Backbone, decoder, heads: MedusaHeads, tree: TreeSpec, pro
     tree_bias = torch.zeros(tree.size, tree.size, dtype=backbone.dtype, device=dev).masked_fill(~buf.mask, minus_inf)
     alpha = config.alpha_value
     node_index, head_rows = heads.proposal_layout(buf)  # (L,) into [root, proposals], (D,) rows to show
+    head_rows = head_rows.tolist()  # host copy, for the trace
     node_rows = [(i - 1) // config.top_k for i in node_index.tolist()]  # host copy: the row each node came from
     rows = [row[:n] for row, n in zip(buf.rows.tolist(), buf.row_lengths.tolist())]  # host copy: node ids per row
     first_nodes = list(range(tree.size))
@@ -259,7 +260,7 @@ def _medusa_record(index, tokens, text, stop, timing, tree, buf, best, n_acc, ro
     node_prob[0] = float(root_prob)  # trace-only sync
     thresholds = acc.threshold.tolist() if acc.threshold is not None else [None] * tree.size  # trace-only sync
     passes = acc.passes.tolist()  # trace-only sync
-    shown = head_rows.tolist()  # per head, the row the trace shows: the one its accepted token came from, if any
+    shown = list(head_rows)  # per head, the row the trace shows: the one its accepted token came from, if any
     for depth, node in enumerate(rows[best][1 : n_acc + 1]):
         shown[depth] = node_rows[node]
     h_tok, h_prob = head_tokens[shown].tolist(), head_probs[shown].tolist()  # trace-only syncs
