@@ -65,6 +65,14 @@ def test_the_varied_set_shares_no_prompt_or_id_with_the_first(prompts):
     assert all(p.id.startswith(f"varied-{p.category}-") for p in varied)
 
 
+def test_the_open_set_shares_no_prompt_or_id_with_the_other_two(prompts):
+    open_set, varied = PROMPT_SETS["open"](), PROMPT_SETS["varied"]()
+    others = prompts + varied
+    assert not {p.text for p in open_set} & {p.text for p in others}
+    assert not {p.id for p in open_set} & {p.id for p in others}
+    assert all(p.id.startswith(f"open-{p.category}-") for p in open_set)
+
+
 # --- generation, on a tiny random model -------------------------------------------------------
 
 class TinyTokenizer:
@@ -228,4 +236,5 @@ def test_prompt_set_counts_tell_the_sets_apart_by_id():
     from medusa_engine.train.prompts_varied import prompt_set_counts
 
     assert prompt_set_counts(["writing-0001", "varied-math-0002", "varied-stem-0100"]) == {"templates": 1, "varied": 2}
+    assert prompt_set_counts(["open-coding-0003", "writing-0002", "open-math-0100"]) == {"open": 2, "templates": 1}
     assert prompt_set_counts([]) == {}

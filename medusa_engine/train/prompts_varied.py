@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 
 from .prompts import CATEGORIES, TEMPLATES, Prompt, _fill, _t, build_prompts, pick
+from .prompts_open import ID_PREFIX as OPEN_PREFIX, build_open_prompts
 
 PER_CATEGORY = 800
 ID_PREFIX = "varied-"  # ids `varied-<category>-<index>`; the first set's ids are `<category>-<index>`
@@ -190,13 +191,18 @@ def build_varied_prompts(per_category: int = PER_CATEGORY) -> list[Prompt]:
     return out
 
 
-PROMPT_SETS = {"templates": build_prompts, "varied": build_varied_prompts}
+def build_open_set() -> list[Prompt]:
+    """The third set (prompts_open.py), none equal to a prompt of the first two."""
+    return build_open_prompts(exclude={p.text for p in build_prompts() + build_varied_prompts()})
+
+
+PROMPT_SETS = {"templates": build_prompts, "varied": build_varied_prompts, "open": build_open_set}
 
 
 def prompt_set_counts(example_ids) -> dict[str, int]:
     """How many of `example_ids` come from each prompt set (told apart by their id prefix)."""
     counts: dict[str, int] = {}
     for ex_id in example_ids:
-        name = "varied" if ex_id.startswith(ID_PREFIX) else "templates"
+        name = "varied" if ex_id.startswith(ID_PREFIX) else "open" if ex_id.startswith(OPEN_PREFIX) else "templates"
         counts[name] = counts.get(name, 0) + 1
     return counts
