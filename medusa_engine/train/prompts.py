@@ -518,3 +518,22 @@ def build_prompts(per_category: int = PER_CATEGORY) -> list[Prompt]:
                     break
         out += [Prompt(id=f"{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
     return out
+
+
+def draw_distinct(name: str, draw, taken: set[str], per_category: int) -> list[Prompt]:
+    """`per_category` prompts of each category from `draw(category, rng)` (seeded by `name`), ids
+    `<name>-<category>-<index>`, none in `taken` (which grows with them); a category that runs out of new
+    texts after `per_category * 50` draws keeps what it has."""
+    out: list[Prompt] = []
+    for cat in CATEGORIES:
+        r = random.Random(f"medusa-lens/{name}/{cat}")
+        texts: list[str] = []
+        for _ in range(per_category * 50):
+            if len(texts) == per_category:
+                break
+            text = draw(cat, r)
+            if text not in taken:
+                taken.add(text)
+                texts.append(text)
+        out += [Prompt(id=f"{name}-{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
+    return out

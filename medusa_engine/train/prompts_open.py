@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from .prompts import CATEGORIES, TABLES, N, Prompt, _fill, _passage, _t, money
+from .prompts import TABLES, N, Prompt, _fill, _passage, _t, draw_distinct, money
 
 PER_CATEGORY = 800
 ID_PREFIX = "open-"
@@ -386,17 +386,4 @@ OPEN_TEMPLATES: dict[str, list[tuple[str, dict]]] = {
 
 def build_open_prompts(per_category: int = PER_CATEGORY, exclude: set[str] = frozenset()) -> list[Prompt]:
     """`per_category` prompts of each category, ids `open-<category>-<index>`, none in `exclude`."""
-    taken = set(exclude)
-    out: list[Prompt] = []
-    for cat in CATEGORIES:
-        r = random.Random(f"medusa-lens/open/{cat}")
-        texts: list[str] = []
-        for _ in range(per_category * 50):
-            if len(texts) == per_category:
-                break
-            text = _fill(*r.choice(OPEN_TEMPLATES[cat]), r)
-            if text not in taken:
-                taken.add(text)
-                texts.append(text)
-        out += [Prompt(id=f"{ID_PREFIX}{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
-    return out
+    return draw_distinct("open", lambda cat, r: _fill(*r.choice(OPEN_TEMPLATES[cat]), r), set(exclude), per_category)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from .prompts import CATEGORIES, TEMPLATES, Prompt, _fill, _t, build_prompts, pick
+from .prompts import TEMPLATES, Prompt, _fill, _t, build_prompts, draw_distinct, pick
 from .prompts_open import ID_PREFIX as OPEN_PREFIX, build_open_prompts
 
 PER_CATEGORY = 800
@@ -175,20 +175,8 @@ def _vary(instruction: str, r: random.Random) -> str:
 
 def build_varied_prompts(per_category: int = PER_CATEGORY) -> list[Prompt]:
     """`per_category` prompts of each category, ids `varied-<category>-<index>`, none equal to a first-set prompt."""
-    taken = {p.text for p in build_prompts()}
-    out: list[Prompt] = []
-    for cat in CATEGORIES:
-        r = random.Random(f"medusa-lens/varied/{cat}")
-        texts: list[str] = []
-        for _ in range(per_category * 50):
-            if len(texts) == per_category:
-                break
-            text = _vary(_base_instruction(cat, r), r)
-            if text not in taken:
-                taken.add(text)
-                texts.append(text)
-        out += [Prompt(id=f"{ID_PREFIX}{cat}-{i:04d}", category=cat, text=t) for i, t in enumerate(texts)]
-    return out
+    return draw_distinct("varied", lambda cat, r: _vary(_base_instruction(cat, r), r),
+                         {p.text for p in build_prompts()}, per_category)
 
 
 def build_open_set() -> list[Prompt]:
