@@ -251,13 +251,16 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
         assert (tmp_path / "m2h" / name).read_bytes() == (tmp_path / "m2a" / name).read_bytes()
     on_tuned = json.loads((tmp_path / "m2h" / "report.json").read_text())
     assert on_tuned["method"].startswith("MEDUSA-1 on a MEDUSA-2 backbone") and on_tuned["quality"] == first["quality"]
-    assert json.loads((tmp_path / "m2h" / "config.json").read_text())["delta"]["type"] == "lora"
+    on_tuned_config, m2a_config = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("m2h", "m2a"))
+    assert on_tuned_config["delta"] == m2a_config["delta"] and on_tuned_config["delta"]["type"] == "lora"
+    assert on_tuned_config["base_model"] == m2a_config["base_model"]  # the original model's name, not the tuned one's
     assert any((tmp_path / "data" / "medusa2_features").iterdir())  # trained on the tuned backbone's features
     second, second_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b")
     assert len(first_ids) == 2 and len(second_ids) == 4 and set(first_ids) < set(second_ids)
     assert first["history"][0]["kl"] == 0.0 < second["history"][0]["kl"]  # the second starts tuned
     assert [s["stage"] for s in second["init"]["sittings"]] == ["MEDUSA-1", "MEDUSA-2"]
     assert second["init"]["sittings"][-1]["train_examples"] == 2 and 0 <= second["quality"]["greedy_agreement"] <= 1
+    assert second["prompt_sets"] == {"templates": 2} and second["init"]["sittings"][-1]["prompt_sets"] == {"templates": 2}
     # --finish re-evaluates a saved set and keeps the config it was trained with, whatever its own flags say
     again, again_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b", "--finish", "--accumulate", "3")
     assert again["train_config"] == second["train_config"] and again["train_examples"] == 2 and again_ids == second_ids

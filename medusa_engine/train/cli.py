@@ -298,8 +298,9 @@ def _medusa1(args) -> int:
                            embed_weight=backbone.model.get_input_embeddings().weight.detach())
     minutes = (time.time() - start) / 60
     extra = {"base_model": backbone.name, "vocab_size": backbone.vocab_size}
-    if delta is not None:
-        extra["delta"] = json.loads((Path(args.init) / "config.json").read_text())["delta"]
+    if delta is not None:  # the set still names the original model; its delta says how it was tuned
+        init_config = json.loads((Path(args.init) / "config.json").read_text())
+        extra.update(base_model=init_config["base_model"], delta=init_config["delta"])
     out = save_heads(heads, args.out, extra)
     calib = _calibration(load_heads(out, backbone.hidden_size, backbone.vocab_size), backbone, heldout, store)  # as saved
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
@@ -404,14 +405,15 @@ def _medusa2(args) -> int:
     trained_with = config_dict(config)
     if args.finish and (out / "report.json").is_file():  # the training run's config, not this call's flags
         trained_with = json.loads((out / "report.json").read_text()).get("train_config", trained_with)
+    trained_ex = train_ex[: len(history) * trained_with["accumulate"]]
     report = {"method": "MEDUSA-2 (LoRA backbone + heads, KL self-distillation)",
               "init": {"heads": str(args.init), **_earlier_training(Path(args.init))},
-              "train_config": trained_with, "train_examples": len(history) * trained_with["accumulate"],
+              "train_config": trained_with, "train_examples": len(trained_ex),
+              "prompt_sets": prompt_set_counts(ex["id"] for ex in trained_ex),
               "teacher": "the original model's hidden states from the data's feature cache (float16) where "
                          "cached, else its forward pass",
               "train_tokens": sum(max(0, min(len(ex["prompt_ids"]) + len(ex["response_ids"]), trained_with["max_len"])
-                                      - len(ex["prompt_ids"]))
-                                  for ex in train_ex[: len(history) * trained_with["accumulate"]]),
+                                      - len(ex["prompt_ids"])) for ex in trained_ex),
               "train_minutes": history[-1]["minutes"] if history else 0.0, "history": history,
               "quality": held_quality,
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}

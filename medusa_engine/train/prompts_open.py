@@ -16,7 +16,6 @@ import random
 from .prompts import TABLES, N, Prompt, _fill, _passage, _t, draw_distinct, money
 
 PER_CATEGORY = 800
-ID_PREFIX = "open-"
 
 PRODUCTS = _t("two electric cars|two budget laptops|three streaming services|two fitness trackers|two e-readers|"
               "two video game consoles|three project-management apps|two noise-cancelling headphones|"

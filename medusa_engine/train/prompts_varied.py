@@ -13,10 +13,9 @@ from __future__ import annotations
 import random
 
 from .prompts import TEMPLATES, Prompt, _fill, _t, build_prompts, draw_distinct, pick
-from .prompts_open import ID_PREFIX as OPEN_PREFIX, build_open_prompts
+from .prompts_open import build_open_prompts
 
 PER_CATEGORY = 800
-ID_PREFIX = "varied-"  # ids `varied-<category>-<index>`; the first set's ids are `<category>-<index>`
 
 FRAMES = _t(
     "I'm a high school teacher preparing tomorrow's lesson.|My manager asked me this and I want a good answer.|"
@@ -188,9 +187,11 @@ PROMPT_SETS = {"templates": build_prompts, "varied": build_varied_prompts, "open
 
 
 def prompt_set_counts(example_ids) -> dict[str, int]:
-    """How many of `example_ids` come from each prompt set (told apart by their id prefix)."""
+    """How many of `example_ids` come from each prompt set, told apart by their id: `<set>-<category>-<index>`
+    for the named sets (draw_distinct), `<category>-<index>` for the first, templated set."""
     counts: dict[str, int] = {}
     for ex_id in example_ids:
-        name = "varied" if ex_id.startswith(ID_PREFIX) else "open" if ex_id.startswith(OPEN_PREFIX) else "templates"
+        head = ex_id.split("-", 1)[0]
+        name = head if head in PROMPT_SETS else "templates"
         counts[name] = counts.get(name, 0) + 1
     return counts
