@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -123,6 +124,23 @@ def test_teacher_rows_hold_the_backbones_distribution_over_each_target(tmp_path,
     assert heads.num_heads == 3
     with pytest.raises(ValueError, match="soft_weight"):
         TrainConfig(soft_weight=1.5)
+
+
+def test_evaluate_counts_every_row_when_asked_the_first_rows_by_default():
+    """Calibration reads every held-out position (its trees rest on these hit rates); training logs a sample."""
+    from medusa_engine.train.medusa1 import Rows
+
+    n, k = 8200, 2
+    targets = torch.randint(6, 32, (n, k))
+    targets[-200:] = 5  # only rows past the default sample hold token 5, the one every head predicts
+    rows = Rows(hidden=torch.ones(n, 8, dtype=torch.float16), targets=targets, teacher=torch.full((n, k), -1),
+                prev=torch.zeros(n, k, dtype=torch.long))
+    heads = MedusaHeads(HeadsConfig(num_heads=k, hidden_size=8, vocab_size=32))  # zero blocks: they pass h on
+    lm = torch.zeros(32, 8)
+    lm[5] = 1.0
+    sample, every = evaluate(heads, rows, lm), evaluate(heads, rows, lm, max_rows=None)
+    assert sample["rows"] == 8000 and sample["top1"] == [0.0, 0.0]
+    assert every["rows"] == n and every["top1"] == pytest.approx([200 / n, 200 / n])
 
 
 def test_restricted_softmax_covering_all_targets_equals_full():
@@ -255,6 +273,28 @@ def test_tiny_cli_pipeline_end_to_end(tmp_path):
     assert on_tuned_config["delta"] == m2a_config["delta"] and on_tuned_config["delta"]["type"] == "lora"
     assert on_tuned_config["base_model"] == m2a_config["base_model"]  # the original model's name, not the tuned one's
     assert any((tmp_path / "data" / "medusa2_features").iterdir())  # trained on the tuned backbone's features
+    # weight averages: a set and its copy average to the set; one on a tuned backbone keeps that backbone
+    for name in ("further", "m2h"):
+        shutil.copytree(tmp_path / name, tmp_path / f"{name}-copy")
+        averaged = subprocess.run([sys.executable, "-m", "medusa_engine", "train", "average", "--heads",
+                                   str(tmp_path / name), str(tmp_path / f"{name}-copy"), "--data",
+                                   str(tmp_path / "data"), "--out", str(tmp_path / f"{name}-avg")],
+                                  capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        assert averaged.returncode == 0, averaged.stderr[-2000:]
+        avg_dir, source = tmp_path / f"{name}-avg", json.loads((tmp_path / name / "report.json").read_text())
+        weights, source_weights = (load_file(str(d / "medusa_lm_head.safetensors")) for d in (avg_dir, tmp_path / name))
+        assert weights.keys() == source_weights.keys()
+        assert all(torch.equal(weights[k], source_weights[k]) for k in weights)
+        avg_report = json.loads((avg_dir / "report.json").read_text())
+        assert [a["heads"] for a in avg_report["averaged"]] == [str(tmp_path / name), str(tmp_path / f"{name}-copy")]
+        assert avg_report["averaged"][0]["sittings"][-1]["train_examples"] == source["train_examples"]
+        assert "the element-wise mean of the weights of 2 sets" in (avg_dir / "README.md").read_text()
+        assert load_heads(avg_dir, 576, 49152).config.token_input
+    for name in ("backbone_delta.safetensors", "trained_ids.txt"):
+        assert (tmp_path / "m2h-avg" / name).read_bytes() == (tmp_path / "m2a" / name).read_bytes()
+    assert json.loads((tmp_path / "m2h-avg" / "config.json").read_text())["delta"] == m2a_config["delta"]
+    assert json.loads((tmp_path / "m2h-avg" / "report.json").read_text())["quality"] == first["quality"]
+    assert not (tmp_path / "further-avg" / "backbone_delta.safetensors").exists()
     second, second_ids = medusa2(tmp_path / "m2a", tmp_path / "m2b")
     assert len(first_ids) == 2 and len(second_ids) == 4 and set(first_ids) < set(second_ids)
     assert first["history"][0]["kl"] == 0.0 < second["history"][0]["kl"]  # the second starts tuned

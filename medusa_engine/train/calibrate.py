@@ -58,8 +58,8 @@ def calibrate(heads: MedusaHeads, lm_weight: torch.Tensor, heldout: list[dict], 
     """Hit rates, accuracies, growth order (63 paths) and simulated tokens/step per tree size
     (`embed_weight`: the backbone's input embeddings, for token-input heads)."""
     greedy = [ex for ex in heldout if not ex.get("sampled")]
-    metrics = evaluate(heads, build_rows(greedy, store, heads.num_heads), lm_weight, ranks=top_k,
-                       embed_weight=embed_weight)
+    metrics = evaluate(heads, build_rows(greedy, store, heads.num_heads), lm_weight, ranks=top_k, max_rows=None,
+                       embed_weight=embed_weight)  # every held-out position: the trees rest on these rates
     order = growth_order(metrics["hit_rates"], 63)
     trees = {str(s): TreeSpec.from_paths(order[: s - 1]) for s in sizes}
     trees["chain"] = chain(heads.num_heads)

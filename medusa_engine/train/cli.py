@@ -1,4 +1,4 @@
-"""`python -m medusa_engine train distill|features|medusa1|medusa2`, `... calibrate` and `... replay`."""
+"""`python -m medusa_engine train distill|features|medusa1|medusa2|average`, `... calibrate` and `... replay`."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,8 @@ TOKEN_INPUT_HELP = ("heads also read the embedding of the token before their tar
 
 
 def add_parsers(sub) -> None:
-    train = sub.add_parser("train", help="self-distillation data, cached features, MEDUSA-1 heads")
+    train = sub.add_parser("train", help="self-distillation data, cached features, MEDUSA-1 and MEDUSA-2 heads, "
+                                         "weight averages")
     stages = train.add_subparsers(dest="stage", required=True)
 
     distill = stages.add_parser("distill", help="generate the self-distillation data (resumable)")
@@ -75,6 +76,15 @@ def add_parsers(sub) -> None:
     m2.add_argument("--finish", action="store_true", help="only evaluate an already saved set in --out")
     m2.set_defaults(func=_medusa2)
 
+    avg = stages.add_parser("average", help="average the weights of head sets of one design, calibrate, save")
+    avg.add_argument("--heads", nargs="+", required=True,
+                     help="two or more head set dirs of the same design that read the same backbone")
+    avg.add_argument("--data", default=DATA, help="self-distillation data: the draft vocabulary and held-out split")
+    avg.add_argument("--out", required=True)
+    avg.add_argument("--draft-vocab", type=int, default=4096,
+                     help="the set proposes from this many most frequent response tokens (0: the whole vocabulary)")
+    avg.set_defaults(func=_average)
+
     cal = sub.add_parser("calibrate", help="hit rates, optimal trees and simulated tokens/step for a head set")
     cal.add_argument("--heads", required=True)
     cal.add_argument("--data", default=DATA)
@@ -119,11 +129,8 @@ def write_model_card(out: Path, report: dict, calib: dict) -> None:
         f"(reference 'version 2' layout, {_stored_as(out / HEADS_FILE)}), calibration.json, report.json.",
         "- **Data:** self-distillation: the base model's own answers (80% greedy, 20% sampled at T=0.7) to the "
         "project's generated prompt sets (writing, roleplay, reasoning, math, coding, extraction, STEM, "
-        "humanities); never MT-Bench. "
-        f"{report.get('train_examples', '?')} training examples{_sets_text(report)}, "
-        f"{report.get('train_tokens', '?')} response tokens"
-        + _earlier_text(report.get("init")) + ".",
-        f"- **Training:** {report['train_minutes']} min on a 2-core CPU; config `{json.dumps(cfg)}`.",
+        "humanities); never MT-Bench. " + _data_text(report) + ".",
+        f"- **Training:** {_training_text(report)}; config `{json.dumps(cfg)}`.",
         f"- **Draft vocabulary:** {_draft_text(calib.get('draft_vocab', 0))}",
         f"- **Held-out accuracy (top-1 / top-5, {vocab}, {calib['heldout_rows']} positions of "
         f"{calib['heldout_examples']} greedy answers):** {acc}.",
@@ -174,14 +181,38 @@ def _init_record(init: dict | str | None) -> dict:
     return {"heads": init} if isinstance(init, str) else (init or {})
 
 
+def _data_text(report: dict) -> str:
+    """The model card's words for what the heads were trained on: this sitting and those before it, or,
+    for a weight average, the sittings of every averaged set."""
+    if "averaged" in report:
+        return "A weight average: " + _averaged_text(report["averaged"])
+    return (f"{report.get('train_examples', '?')} training examples{_sets_text(report)}, "
+            f"{report.get('train_tokens', '?')} response tokens" + _earlier_text(report.get("init")))
+
+
+def _training_text(report: dict) -> str:
+    if "averaged" in report:
+        return "none beyond the averaged sets' own (averaging takes seconds)"
+    return f"{report['train_minutes']} min on a 2-core CPU"
+
+
+def _averaged_text(averaged: list[dict]) -> str:
+    return (f"the element-wise mean of the weights of {len(averaged)} sets, each trained as follows: "
+            + "; ".join(f"{a['heads']} ({_sittings_text(a.get('sittings', []))})" for a in averaged))
+
+
 def _earlier_text(init: dict | str | None) -> str:
     """The model card's words for the set these heads started from (a report's `init`)."""
     init = _init_record(init)
     if not init:
         return ""
-    sittings = "; ".join(f"{_stage_text(s)}{s.get('train_examples', '?')} examples{_sets_text(s)}, "
-                         f"{s.get('train_tokens', '?')} tokens" for s in init.get("sittings", [])) or "not recorded"
-    return f", continuing {init['heads']} (its earlier sittings: {sittings})"
+    return f", continuing {init['heads']} (its earlier sittings: {_sittings_text(init.get('sittings', []))})"
+
+
+def _sittings_text(sittings: list[dict]) -> str:
+    return "; ".join(_averaged_text(s["averaged"]) if "averaged" in s else
+                     f"{_stage_text(s)}{s.get('train_examples', '?')} examples{_sets_text(s)}, "
+                     f"{s.get('train_tokens', '?')} tokens" for s in sittings) or "not recorded"
 
 
 def _stage_text(sitting: dict) -> str:
@@ -260,11 +291,8 @@ def _features(args) -> int:
 def _medusa1(args) -> int:
     """Train heads on a frozen backbone. From a MEDUSA-2 set (`--init` with a backbone delta) this is a
     heads-only sitting on its tuned backbone: features of the tuned backbone, the delta carried over as is."""
-    import shutil
-
     from ..bundle import delta_for
-    from ..heads import load_heads, save_heads, with_token_input
-    from ..lora import DELTA_FILE
+    from ..heads import load_heads, with_token_input
     from .features import compute_missing
     from .medusa1 import TrainConfig, build_rows, config_dict, train
 
@@ -297,18 +325,11 @@ def _medusa1(args) -> int:
     heads, history = train(rows, lm_weight, config, heads=init,
                            embed_weight=backbone.model.get_input_embeddings().weight.detach())
     minutes = (time.time() - start) / 60
-    extra = {"base_model": backbone.name, "vocab_size": backbone.vocab_size}
-    if delta is not None:  # the set still names the original model; its delta says how it was tuned
-        init_config = json.loads((Path(args.init) / "config.json").read_text())
-        extra.update(base_model=init_config["base_model"], delta=init_config["delta"])
-    out = save_heads(heads, args.out, extra)
+    out = _save_on_backbone(heads, args.out, backbone, args.init if delta is not None else None)
     calib = _calibration(load_heads(out, backbone.hidden_size, backbone.vocab_size), backbone, heldout, store)  # as saved
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
     method = "MEDUSA-1 (frozen backbone, self-distilled data)"
     if delta is not None:
-        for name in (DELTA_FILE, TRAINED_IDS):
-            if (Path(args.init) / name).is_file() and (Path(args.init) / name).resolve() != (out / name).resolve():
-                shutil.copyfile(Path(args.init) / name, out / name)
         method = "MEDUSA-1 on a MEDUSA-2 backbone (heads only; the tuned backbone and its delta unchanged)"
     report = {"method": method, "train_config": config_dict(config),
               "train_examples": len(train_ex), "prompt_sets": prompt_set_counts(ex["id"] for ex in train_ex),
@@ -327,6 +348,68 @@ def _medusa1(args) -> int:
     return 0
 
 
+def _save_on_backbone(heads, out: str | Path, backbone, tuned_from: str | Path | None) -> Path:
+    """Save `heads` for `backbone`; with `tuned_from` (a MEDUSA-2 set whose tuned backbone they read), the
+    set keeps the original model's name and carries that set's backbone delta and answer list as they are."""
+    import shutil
+
+    from ..heads import save_heads
+    from ..lora import DELTA_FILE
+
+    extra = {"base_model": backbone.name, "vocab_size": backbone.vocab_size}
+    if tuned_from is not None:  # the set still names the original model; its delta says how it was tuned
+        source = json.loads((Path(tuned_from) / "config.json").read_text())
+        extra.update(base_model=source["base_model"], delta=source["delta"])
+    out = save_heads(heads, out, extra)
+    for name in (DELTA_FILE, TRAINED_IDS) if tuned_from is not None else ():
+        if (Path(tuned_from) / name).is_file() and (Path(tuned_from) / name).resolve() != (out / name).resolve():
+            shutil.copyfile(Path(tuned_from) / name, out / name)
+    return out
+
+
+def _average(args) -> int:
+    """The weight average of head sets (`average.average_heads`), with its own draft vocabulary from
+    `--data`, calibrated on its held-out split; the report records every averaged set's sittings."""
+    from ..bundle import delta_for
+    from ..heads import load_heads
+    from ..lora import delta_digest
+    from .average import average_heads
+
+    _check_draft_vocab(args.draft_vocab)
+    sources = [Path(h) for h in args.heads]
+    for path in sources:
+        if not path.is_dir():
+            raise ValueError(f"head set not found: {path}")
+    if len({p.resolve() for p in sources}) != len(sources):
+        raise ValueError("--heads names the same set twice")
+    if Path(args.out).resolve() in {p.resolve() for p in sources}:
+        raise ValueError(f"--out {args.out} is one of the sets being averaged: write the average elsewhere")
+    deltas = [delta_for(p) for p in sources]
+    if len({delta_digest(p) if d else None for p, d in zip(sources, deltas)}) > 1:
+        raise ValueError("these sets read different backbones (their MEDUSA-2 deltas differ, or only some have "
+                         "one): only sets on the same backbone can be averaged")
+    backbone, examples, store = _load(args.data, deltas[0])
+    heldout, store = _calibration_split(args.data, sources[0], deltas[0], backbone, examples, store)
+    heads = average_heads([load_heads(p, backbone.hidden_size, backbone.vocab_size) for p in sources])
+    heads.set_draft_vocab(_draft_ids(examples, args.draft_vocab))
+    out = _save_on_backbone(heads, args.out, backbone, sources[0] if deltas[0] else None)
+    calib = _calibration(load_heads(out, backbone.hidden_size, backbone.vocab_size), backbone, heldout, store)
+    (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
+    reports = [json.loads((p / "report.json").read_text()) if (p / "report.json").is_file() else {} for p in sources]
+    stage = reports[0].get("method", "MEDUSA-1").split(" (")[0]
+    report = {"method": f"{stage} (the weight average of {len(sources)} sets; no further training)",
+              "train_config": {"average_of": [str(p) for p in sources], "draft_vocab": args.draft_vocab},
+              "train_minutes": 0.0,
+              "averaged": [{"heads": str(p), **_earlier_training(p)} for p in sources],
+              "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
+    if "quality" in reports[0] and deltas[0] is not None:
+        report["quality"] = reports[0]["quality"]  # the same tuned backbone
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_model_card(out, report, calib)
+    print(json.dumps(report["heldout"], indent=1))
+    return 0
+
+
 def _earlier_training(heads_dir: Path) -> dict:
     """What a set's report says it was trained on, including its own earlier sittings ({} without a report)."""
     path = heads_dir / "report.json"
@@ -334,7 +417,8 @@ def _earlier_training(heads_dir: Path) -> dict:
         return {}
     report = json.loads(path.read_text())
     earlier = _init_record(report.get("init")).get("sittings", [])
-    sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes") if k in report}
+    sitting = {k: report[k] for k in ("train_examples", "prompt_sets", "train_tokens", "train_minutes", "averaged")
+               if k in report}
     if "method" in report:  # "MEDUSA-1 (frozen backbone, ...)" -> "MEDUSA-1"
         sitting["stage"] = report["method"].split(" (")[0]
     return {"sittings": earlier + [sitting]}
@@ -433,10 +517,7 @@ def _calibrate(args) -> int:
     _check_draft_vocab(args.draft_vocab)
     out, delta = Path(args.heads), delta_for(args.heads)
     backbone, examples, store = _load(args.data, delta)
-    heldout = [ex for ex in examples if ex["split"] == "heldout"]
-    if delta is not None:  # the tuned backbone's hidden states, not the original's in `store`
-        heldout = [ex for ex in heldout if not ex["sampled"]]
-        store = _tuned_features(args.data, out, backbone, heldout)
+    heldout, store = _calibration_split(args.data, out, delta, backbone, examples, store)
     heads = load_heads(out, backbone.hidden_size, backbone.vocab_size)
     if args.draft_vocab is not None:
         heads.set_draft_vocab(_draft_ids(examples, args.draft_vocab))
@@ -450,6 +531,21 @@ def _calibrate(args) -> int:
         write_model_card(out, report, calib)
     print(json.dumps({k: calib[k] for k in ("top1", "top5", "simulated_tokens_per_step")}, indent=1))
     return 0
+
+
+def _calibration_split(data: str, heads_dir: Path, delta: str | None, backbone, examples: list[dict], store):
+    """(answers, feature store) a set is calibrated on: the held-out answers (the first two training answers
+    if there are none) with the original backbone's hidden states, or, for a set on a tuned backbone, the
+    greedy held-out answers with that backbone's own hidden states."""
+    from .features import compute_missing
+
+    heldout = ([ex for ex in examples if ex["split"] == "heldout"]
+               or [ex for ex in examples if ex["split"] == "train"][:2])
+    if delta is not None:
+        heldout = [ex for ex in heldout if not ex["sampled"]]
+        return heldout, _tuned_features(data, heads_dir, backbone, heldout)
+    compute_missing(backbone, heldout, store)
+    return heldout, store
 
 
 def _calibration(heads, backbone, heldout: list[dict], store) -> dict:

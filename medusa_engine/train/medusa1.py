@@ -209,11 +209,12 @@ def soft_target_loss(logits: torch.Tensor, rows: Rows, batch: torch.Tensor, lm_w
 
 @torch.no_grad()
 def evaluate(heads: MedusaHeads, rows: Rows, lm_weight: torch.Tensor, ranks: int = 10,
-             max_rows: int = 8000, embed_weight: torch.Tensor | None = None) -> dict:
-    """Top-1 / top-5 accuracy per head and rank-specific hit rates [K][ranks], over the heads' vocabulary
-    (the draft vocabulary if they have one, else all of it). Token-input heads read the true previous
-    tokens (teacher forcing: the context every node that can be accepted is proposed in)."""
-    n = min(len(rows), max_rows)
+             max_rows: int | None = 8000, embed_weight: torch.Tensor | None = None) -> dict:
+    """Top-1 / top-5 accuracy per head and rank-specific hit rates [K][ranks] over the first `max_rows`
+    rows (None: all), over the heads' vocabulary (the draft vocabulary if they have one, else all of it).
+    Token-input heads read the true previous tokens (teacher forcing: the context every node that can
+    be accepted is proposed in)."""
+    n = len(rows) if max_rows is None else min(len(rows), max_rows)
     hits = torch.zeros(heads.num_heads, ranks)
     counts = torch.zeros(heads.num_heads)
     for batch in torch.arange(n).split(1024):

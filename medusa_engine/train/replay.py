@@ -72,7 +72,7 @@ def replay_tokens_per_step(backbone: Backbone, head_set: HeadSet, answers: list[
         groups.setdefault(row["category"], []).append(row)
     results = {}
     for name, rows in groups.items():
-        accuracy = evaluate(heads, build_rows(rows, store, heads.num_heads), lm_weight, max_rows=store.rows,
+        accuracy = evaluate(heads, build_rows(rows, store, heads.num_heads), lm_weight, max_rows=None,
                             embed_weight=embed_weight)
         results[name] = {"prompts": len(rows), "tokens": sum(len(r["response_ids"]) for r in rows),
                          "tokens_per_step": simulate_tokens_per_step(heads, lm_weight, rows, store, trees,
