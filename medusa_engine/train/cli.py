@@ -395,15 +395,16 @@ def _average(args) -> int:
     out = _save_on_backbone(heads, args.out, backbone, sources[0] if deltas[0] else None)
     calib = _calibration(load_heads(out, backbone.hidden_size, backbone.vocab_size), backbone, heldout, store)
     (out / "calibration.json").write_text(json.dumps(calib, indent=1) + "\n")
-    reports = [json.loads((p / "report.json").read_text()) if (p / "report.json").is_file() else {} for p in sources]
-    stage = reports[0].get("method", "MEDUSA-1").split(" (")[0]
+    first = sources[0] / "report.json"
+    first_report = json.loads(first.read_text()) if first.is_file() else {}
+    stage = first_report.get("method", "MEDUSA-1").split(" (")[0]
     report = {"method": f"{stage} (the weight average of {len(sources)} sets; no further training)",
               "train_config": {"average_of": [str(p) for p in sources], "draft_vocab": args.draft_vocab},
               "train_minutes": 0.0,
               "averaged": [{"heads": str(p), **_earlier_training(p)} for p in sources],
               "heldout": {k: calib[k] for k in HELDOUT_KEYS}}
-    if "quality" in reports[0] and deltas[0] is not None:
-        report["quality"] = reports[0]["quality"]  # the same tuned backbone
+    if "quality" in first_report and deltas[0] is not None:
+        report["quality"] = first_report["quality"]  # the same tuned backbone
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_model_card(out, report, calib)
     print(json.dumps(report["heldout"], indent=1))
